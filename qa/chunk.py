@@ -1,0 +1,304 @@
+"""Document -> Chunks along its structure: headings give the section path, paragraphs and sentences stay whole.
+
+Pure functions. Token counts come from a callable so chunks fit the embedding model's window exactly
+(all-MiniLM-L6-v2 reads 256 word pieces and silently drops the rest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from qa.text import clean_inline_markdown
+from qa.types import Chunk, Document
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+def estimate_tokens(texts: Sequence[str]) -> list[int]:
+    """A model-free estimate (word pieces run ~1.3 per word); for tests and tools without a tokenizer."""
+    return [int(len(re.findall(r"\w+|[^\w\s]", t)) * 1.3) + 1 for t in texts]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A structural unit of a document: a heading, or body text that chunks never split badly."""
+
+    kind: str  # "heading" or "body"
+    start: int
+    end: int
+    level: int = 0  # heading level
+    prose: bool = True  # body whose sentences may be split on punctuation (not code or tables)
+
+
+# --- blocks ---------------------------------------------------------------------------------
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_LIST = re.compile(r"^\s*(?:[-*+•●▪–]|\d{1,3}[.)])\s+")
+_TABLE = re.compile(r"^\s*\|")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
+_RULE = re.compile(r"^ {0,3}([-*_])(\s*\1){2,}\s*$")
+_LINKS_ONLY = re.compile(r"^\s*(?:[-*+]\s+)?(?:\[[^\]]*\]\([^)]*\)[\s,;:.·|-]*)+$")
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line, end excluding the newline."""
+    out, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        out.append((pos, pos + len(body)))
+        pos += len(line)
+    return out
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def markdown_blocks(text: str) -> list[Block]:
+    """Headings (ATX and setext), paragraphs, list items, tables and code fences of Markdown."""
+    blocks: list[Block] = []
+    lines = _lines(text)
+    para: list[tuple[int, int]] = []
+    i = 0
+
+    def flush(prose: bool = True) -> None:
+        if para:
+            s, e = _trim(text, para[0][0], para[-1][1])
+            if e > s and not _LINKS_ONLY.match(text[s:e]):
+                blocks.append(Block("body", s, e, prose=prose))
+            para.clear()
+
+    if text.startswith("---"):
+        m = re.match(r"---\s*\n.*?\n---\s*\n", text, re.DOTALL)
+        if m:
+            while i < len(lines) and lines[i][0] < m.end():
+                i += 1
+    while i < len(lines):
+        s, e = lines[i]
+        line = text[s:e]
+        if not line.strip():
+            flush()
+        elif _FENCE.match(line):
+            flush()
+            fence = _FENCE.match(line).group(1)  # type: ignore[union-attr]
+            j = i + 1
+            while j < len(lines) and not text[lines[j][0] : lines[j][1]].lstrip().startswith(fence):
+                j += 1
+            body = lines[i + 1 : j]
+            if body:
+                para.extend(body)
+                flush(prose=False)
+            i = j
+        elif m := _ATX.match(line):
+            flush()
+            hs = s + m.start(2)
+            blocks.append(Block("heading", hs, hs + len(m.group(2)), level=len(m.group(1))))
+        elif para and _SETEXT.match(line) and len(para) == 1 and not _LIST.match(text[para[0][0] : para[0][1]]):
+            hs, he = _trim(text, *para[0])
+            para.clear()
+            blocks.append(Block("heading", hs, he, level=1 if line.strip()[0] == "=" else 2))
+        elif _RULE.match(line):
+            flush()
+        elif _TABLE.match(line):
+            if para and not _TABLE.match(text[para[-1][0] : para[-1][1]]):
+                flush()
+            if not re.match(r"^\s*\|[\s:|-]+\|?\s*$", line):  # skip the |---| separator row
+                para.append((s, e))
+                flush(prose=False)  # one row at a time: rows are the sentences of a table
+        elif _LIST.match(line):
+            flush()
+            para.append((s, e))
+        else:
+            para.append((s, e))
+        i += 1
+    flush()
+    return blocks
+
+
+def _looks_like_heading(line: str) -> bool:
+    line = line.strip()
+    n_words = len(line.split())
+    return (
+        0 < len(line) <= 80
+        and 1 <= n_words <= 10
+        and not re.search(r"[.!?,;:…]$", line)
+        and (line[0].isupper() or line[0].isdigit())
+        and not _LIST.match(line)
+        and not re.match(r"^[\d\W]+$", line)  # dates, numbers, separators
+    )
+
+
+def text_blocks(text: str, title: str = "") -> list[Block]:
+    """Plain or extracted text: paragraphs by blank lines; short title-like lines become headings.
+
+    Raw web text puts one paragraph per line, while hard-wrapped text spreads a paragraph over many:
+    a paragraph is read as wrapped prose when its lines (but the last) are all long.
+    """
+    blocks: list[Block] = []
+    lines = _lines(text)
+    groups: list[list[tuple[int, int]]] = [[]]
+    for s, e in lines:
+        if text[s:e].strip():
+            groups[-1].append((s, e))
+        elif groups[-1]:
+            groups.append([])
+    first = True
+    for group in groups:
+        if not group:
+            continue
+        body = [text[s:e] for s, e in group]
+        wrapped = len(group) > 1 and all(len(b.strip()) >= 50 for b in body[:-1]) and not any(_LIST.match(b) for b in body)
+        units = [(group[0][0], group[-1][1])] if wrapped else group
+        for s, e in units:
+            s, e = _trim(text, s, e)
+            if e <= s:
+                continue
+            line = text[s:e]
+            if not re.search(r"\w", line):
+                continue  # a bare "-" or "*" separator line
+            if not wrapped and (_looks_like_heading(line) or (first and line == title)):
+                blocks.append(Block("heading", s, e, level=1 if first else 2))
+            else:
+                blocks.append(Block("body", s, e))
+            first = False
+    return blocks
+
+
+# --- sentences ------------------------------------------------------------------------------
+
+_ABBREV = frozenset(
+    "e.g i.e etc vs mr mrs ms dr prof inc ltd jr sr st no fig al approx dept est misc cf ca resp".split()
+)
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–])|[.!?…]+[\"'”’)\]]*$")
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans within text[start:end], as absolute offsets, never cutting a word."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    seg = text[start:end]
+    # a list marker or line break inside a block also separates sentences
+    pieces = []
+    pos = 0
+    for m in re.finditer(r"\n\s*\n|\n(?=\s*(?:[-*+•]|\d{1,3}[.)])\s)", seg):
+        pieces.append((pos, m.start()))
+        pos = m.end()
+    pieces.append((pos, len(seg)))
+    for ps, pe in pieces:
+        cur = ps
+        for m in _BOUNDARY.finditer(seg, ps, pe):
+            cut = m.end()
+            word = re.search(r"([\w.]+)[.!?…]+[\"'”’)\]]*$", seg[cur:cut])
+            token = word.group(1).lower() if word else ""
+            if token.rstrip(".") in _ABBREV or re.fullmatch(r"[a-z]", token) or re.fullmatch(r"(?:[a-z]\.)+[a-z]?", token):
+                continue  # "e.g.", "Dr.", an initial like "J." or "U.S."
+            s, e = _trim(seg, cur, cut)
+            if e > s:
+                spans.append((start + s, start + e))
+            cur = cut
+        s, e = _trim(seg, cur, pe)
+        if e > s:
+            spans.append((start + s, start + e))
+    return [_strip_marker(text, s, e) for s, e in spans]
+
+
+def _strip_marker(text: str, s: int, e: int) -> tuple[int, int]:
+    m = _LIST.match(text, s, e)
+    return (m.end(), e) if m and m.end() < e else (s, e)
+
+
+# --- packing --------------------------------------------------------------------------------
+
+
+def _section_name(text: str, b: Block) -> str:
+    return clean_inline_markdown(text[b.start : b.end]).strip("#* ") or "Untitled"
+
+
+def _cut_long(text: str, s: int, e: int, tokens: int, budget: int) -> list[tuple[int, int]]:
+    """Split one over-long sentence at word boundaries into pieces that fit the budget."""
+    n_pieces = -(-tokens // budget)
+    target = (e - s) / n_pieces
+    out, cur = [], s
+    while e - cur > target * 1.05:
+        cut = text.rfind(" ", cur, int(cur + target))
+        if cut <= cur:
+            cut = int(cur + target)
+        out.append(_trim(text, cur, cut))
+        cur = cut
+    out.append(_trim(text, cur, e))
+    return [p for p in out if p[1] > p[0]]
+
+
+def chunk_document(doc: Document, *, max_tokens: int = 200, count_tokens: TokenCounter = estimate_tokens) -> list[Chunk]:
+    """Split a document into chunks of whole sentences that fit `max_tokens` word pieces with their heading."""
+    text = doc.text
+    blocks = markdown_blocks(text) if doc.format in ("md", "html") else text_blocks(text, doc.title)
+
+    # group body blocks under their heading path
+    sections: list[tuple[str, list[Block]]] = []
+    stack: list[tuple[int, str]] = []
+    for b in blocks:
+        if b.kind == "heading":
+            while stack and stack[-1][0] >= b.level:
+                stack.pop()
+            stack.append((b.level, _section_name(text, b)))
+            continue
+        names = [n for _, n in stack]
+        if not names or names[0] != doc.title:
+            names = [doc.title, *names]
+        path = " > ".join(names)
+        if sections and sections[-1][0] == path:
+            sections[-1][1].append(b)
+        else:
+            sections.append((path, [b]))
+
+    # sentences of every body block, counted in one batch
+    sentences: list[list[list[tuple[int, int]]]] = [
+        [split_sentences(text, b.start, b.end) if b.prose else [(b.start, b.end)] for b in bl] for _, bl in sections
+    ]
+    flat = [span for sec in sentences for blk in sec for span in blk]
+    counts = iter(count_tokens([text[s:e] for s, e in flat]) if flat else [])
+    head_counts = count_tokens([p + "\n" for p, _ in sections]) if sections else []
+
+    chunks: list[Chunk] = []
+    for (path, _), sec, head in zip(sections, sentences, head_counts, strict=True):
+        budget = max(32, max_tokens - head - 2)  # 2 = the model's [CLS] and [SEP]
+        cur: list[tuple[int, int]] = []
+        used = 0
+
+        def close() -> None:
+            nonlocal cur, used
+            if cur:
+                s, e = cur[0][0], cur[-1][1]
+                body = text[s:e]
+                cid = hashlib.sha1(f"{doc.source}\0{s}\0{body}".encode()).hexdigest()[:20]
+                chunks.append(Chunk(cid, doc.source, doc.title, path, s, e, body, tuple(cur)))
+            cur, used = [], 0
+
+        for blk in sec:
+            spans = []
+            for s, e in blk:
+                n = next(counts)
+                if n > budget:
+                    pieces = _cut_long(text, s, e, n, budget)
+                    spans.extend((p, n * (p[1] - p[0]) // max(1, e - s) + 1) for p in pieces)
+                else:
+                    spans.append(((s, e), n))
+            block_tokens = sum(n for _, n in spans)
+            if cur and used + block_tokens > budget and used >= budget // 2:
+                close()  # start the paragraph in a fresh chunk rather than splitting it
+            for span, n in spans:
+                if cur and used + n > budget:
+                    close()
+                cur.append(span)
+                used += n
+        close()
+    return chunks

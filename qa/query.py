@@ -1,0 +1,106 @@
+"""Question -> Query: validated, trimmed, resolved against the conversation, with its expected answer type."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.errors import InputError
+from qa.text import QUESTION_WORDS, STOPWORDS, terms
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What retrieval and answering need to know about a question."""
+
+    text: str  # cleaned and resolved: what is embedded and searched
+    original: str
+    terms: tuple[str, ...]  # stemmed content words
+    kind: str  # expected answer: "person", "time", "number", "place" or "other"
+    notes: tuple[str, ...] = ()
+
+
+def clean(question: str, *, max_chars: int) -> tuple[str, tuple[str, ...]]:
+    """Strip, refuse empty input, truncate very long input (with a note)."""
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, not {type(question).__name__}")
+    text = " ".join(question.split())
+    if not text:
+        raise InputError("the question is empty; ask something, e.g. qa ask \"Who introduced gVisor?\"")
+    notes: tuple[str, ...] = ()
+    if len(text) > max_chars:
+        notes = (f"question truncated from {len(text):,} to {max_chars:,} characters (QA_MAX_QUESTION_CHARS)",)
+        text = text[:max_chars].rsplit(" ", 1)[0] or text[:max_chars]
+    return text, notes
+
+
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|him|his|she|her)\b", re.IGNORECASE)
+_FOLLOW_START = re.compile(r"^(and|also|so|but|what about|how about|and what about)\b[\s,]*", re.IGNORECASE)
+_PROPER = re.compile(r"\b(?:[A-Z][\w.\-/]*[a-zA-Z0-9](?:\s+(?:[A-Z0-9][\w.\-/]*|of|and|for|the))*)")
+
+
+def topic_of(question: str) -> str:
+    """The main subject of a question: its longest proper-noun phrase, else its content words."""
+    first = question.split()[0] if question.split() else ""
+    phrases = []
+    for m in _PROPER.finditer(question):
+        words = m.group(0).split()
+        if words and words[0] == first and first.lower() in QUESTION_WORDS | STOPWORDS:
+            words = words[1:]
+        while words and words[-1].lower() in {"of", "and", "for", "the"}:
+            words = words[:-1]
+        if words:
+            phrases.append(" ".join(words))
+    if phrases:
+        return max(phrases, key=len)
+    content = [w for w in re.findall(r"[\w\-]+", question) if w.lower() not in STOPWORDS | QUESTION_WORDS]
+    return " ".join(content[-3:])
+
+
+def resolve_followup(question: str, history: Sequence[str]) -> str:
+    """Rewrite a follow-up ("and who introduced it?") into a standalone question using the previous one."""
+    if not history:
+        return question
+    previous = history[-1]
+    content = [t for t in terms(question)]
+    starts_like_followup = bool(_FOLLOW_START.match(question))
+    has_pronoun = bool(_PRONOUN.search(question))
+    if not (starts_like_followup or has_pronoun or len(content) <= 1):
+        return question
+    topic = topic_of(previous)
+    if not topic or topic.lower() in question.lower():
+        return question
+    q = _FOLLOW_START.sub("", question).strip() or question
+    if has_pronoun:
+        def sub(m: re.Match[str]) -> str:
+            w = m.group(1).lower()
+            return f"{topic}'s" if w in {"its", "their", "his", "her"} else topic
+
+        q = _PRONOUN.sub(sub, q, count=1)
+    else:
+        q = f"{q.rstrip('?')} {topic}?" if len(content) <= 2 else q
+    return q[0].upper() + q[1:]
+
+
+def answer_kind(question: str) -> str:
+    """The type of answer a question asks for, from its wording (a cue for choosing sentences)."""
+    q = question.lower()
+    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b", q):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", q):
+        return "time"
+    if re.search(r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker|company|organi[sz]ation|foundation|vendor|firm)\b", q):
+        return "person"
+    if re.search(r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b", q):
+        return "place"
+    return "other"
+
+
+def parse(question: str, *, history: Sequence[str] = (), max_chars: int = 2000) -> Query:
+    """The one entry point: clean, resolve, analyse."""
+    text, notes = clean(question, max_chars=max_chars)
+    resolved = resolve_followup(text, history)
+    if resolved != text:
+        notes = (*notes, f"read as: {resolved}")
+    return Query(text=resolved, original=question, terms=tuple(dict.fromkeys(terms(resolved))), kind=answer_kind(resolved), notes=notes)

@@ -1,0 +1,122 @@
+"""The one Settings object: every knob, its default and why, readable from QA_* environment variables."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CHUNKER_VERSION = 3  # bump when chunk boundaries change, so old indexes ask for a rebuild
+
+
+class Settings(BaseSettings):
+    """All of qa's configuration. Every field can be set as QA_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", frozen=True)
+
+    # --- where things live -------------------------------------------------------------------
+    home: Path | None = Field(
+        None, description="Folder for indexes and feedback when set; otherwise the index sits beside the folder."
+    )
+    docs: Path = Field(Path("docs"), description="Folder answered over when no index is given.")
+    index_dir: Path | None = Field(None, description="Index folder; default derives from the documents folder.")
+
+    # --- ingest -------------------------------------------------------------------------------
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Sentence-transformers model: a name (bundled: all-MiniLM-L6-v2) or a local folder.",
+    )
+    offline: bool = Field(True, description="Forbid hub downloads (sets HF_HUB_OFFLINE=1) so a missing model fails loudly.")
+    max_chunk_tokens: int = Field(
+        200, ge=32, le=512, description="Chunk size limit in the model's word pieces (MiniLM reads at most 256)."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per model call when indexing.")
+    index_threads: int = Field(0, ge=0, description="Torch threads while indexing; 0 = all cores.")
+    query_threads: int = Field(1, ge=1, description="Torch threads for one query (1 avoids 0.5 s stalls on 2 cores).")
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="FAISS index: flat (exact), hnsw or ivf (IVF-SQ8); auto picks by corpus size."
+    )
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped with a warning.")
+
+    # --- retrieval ----------------------------------------------------------------------------
+    dense_k: int = Field(50, ge=1, description="Candidates taken from the dense (FAISS) search.")
+    keyword_k: int = Field(50, ge=1, description="Candidates taken from the keyword (BM25) search.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rerank_k: int = Field(30, ge=1, description="Fused candidates rescored by the sentence-level reranker.")
+    top_k: int = Field(5, ge=1, le=50, description="Passages returned with an answer (and shown as evidence).")
+    reranker: str | None = Field(
+        None, description="Optional sentence-transformers CrossEncoder (name or local folder) for reranking."
+    )
+
+    # --- answering ----------------------------------------------------------------------------
+    abstain_threshold: float = Field(
+        0.5, description="Answers whose confidence is below this abstain (calibrated with qa eval --sweep)."
+    )
+    max_answer_words: int = Field(50, ge=5, description="Soft limit on the extractive answer's length.")
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are truncated, with a note.")
+
+    # --- optional generator (LLM) -------------------------------------------------------------
+    generator: str = Field(
+        "extractive", description="extractive | llama:PATH.gguf | openai:BASE_URL (an OpenAI-compatible server)."
+    )
+    llm_model: str = Field("", description="Model name sent to an openai: server (empty: the server's first model).")
+    llm_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("QA_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key for an openai: server (QA_LLM_API_KEY or OPENAI_API_KEY).",
+    )
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before a generator call gives up.")
+    llm_max_tokens: int = Field(200, ge=16, description="Most tokens a generator may write.")
+    llm_context: int = Field(2048, ge=512, description="Context window for llama: models.")
+
+    # --- web ----------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address qa serve binds to.")
+    port: int = Field(7860, ge=1, le=65535, description="Port qa serve listens on.")
+    upload_max_mb: float = Field(10.0, gt=0, description="Largest file the web UI accepts.")
+    feedback_file: Path | None = Field(None, description="Where web feedback is appended (JSONL).")
+
+    def model_post_init(self, _context: object) -> None:
+        if self.offline:
+            # set before any Hugging Face import so a hidden download fails instead of hanging
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    def index_dir_for(self, folder: Path) -> Path:
+        """The default index folder for a documents folder: under QA_HOME, else `.qa/<name>` beside it."""
+        if self.index_dir is not None:
+            return self.index_dir
+        folder = folder.expanduser().resolve()
+        if self.home is not None:
+            tag = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
+            return self.home.expanduser() / "indexes" / f"{folder.name}-{tag}"
+        return folder.parent / ".qa" / folder.name
+
+    def feedback_path(self) -> Path:
+        if self.feedback_file is not None:
+            return self.feedback_file
+        base = self.home.expanduser() if self.home is not None else self.index_dir_for(self.docs).parent
+        return base / "feedback.jsonl"
+
+    def shape(self) -> dict[str, object]:
+        """The settings an index is built from; any change means re-embedding."""
+        return {"model": self.model, "max_chunk_tokens": self.max_chunk_tokens, "chunker": CHUNKER_VERSION}
+
+    def shape_hash(self) -> str:
+        return hashlib.sha1(json.dumps(self.shape(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def field_docs() -> list[tuple[str, str, str]]:
+    """(env var, default, description) for every setting: README's table and `qa --help` come from here."""
+    rows = []
+    for name, f in Settings.model_fields.items():
+        default = f.default
+        rows.append((f"QA_{name.upper()}", "" if default is None else str(default), f.description or ""))
+    return rows
