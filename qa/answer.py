@@ -20,6 +20,8 @@ from qa.types import Answer, AnswerSentence, Chunk, Citation, Passage
 ANSWER_PASSAGES = 8  # sentences are chosen from this many top passages
 # sentence score = cosine + W_OV * overlap + W_CUE * answer-type cue + W_PRIOR * passage prior
 W_OV, W_CUE, W_PRIOR = 0.5, 0.15, 0.3
+# second sentence bonus: question words the first lacks, bridge words, adjacency; it must be within the margin
+W_GAIN, W_BRIDGE, W_ADJ, W_ANTECEDENT, SECOND_MARGIN, SECOND_POOL = 0.5, 0.3, 0.05, 0.4, 0.25, 40
 ABSTAIN_TEXT = "The documents don't say. The closest passages are shown below, but none of them answers the question."
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
@@ -85,31 +87,117 @@ def candidates(retrieval: Retrieval, *, max_passages: int = ANSWER_PASSAGES) -> 
     return out
 
 
-def _neighbour(c: Candidate, cands: list[Candidate], query: Query, retrieval: Retrieval, max_words: int) -> Candidate:
-    """Extend the best sentence with an adjacent one when that adds question words or the answer type."""
+def _terms_of(c: Candidate) -> frozenset[str]:
     chunk = c.passage.chunk
-    spans = list(chunk.sentences)
-    i = spans.index((c.start, c.end))
-    best = c
-    base_terms = frozenset(terms(chunk.text[c.start - chunk.start : c.end - chunk.start]))
-    base_cue = cue(query.kind, chunk.text[c.start - chunk.start : c.end - chunk.start], query.text)
-    for j in (i - 1, i + 1):
-        if not 0 <= j < len(spans):
+    return frozenset(terms(chunk.text[c.start - chunk.start : c.end - chunk.start]))
+
+
+def _text_of(c: Candidate) -> str:
+    chunk = c.passage.chunk
+    return chunk.text[c.start - chunk.start : c.end - chunk.start]
+
+
+def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words: int) -> list[Candidate]:
+    """The best sentence, plus a second one when it adds what the first lacks.
+
+    The second sentence earns a bonus for question words the first does not cover, for the answer type the
+    first lacks, and for sharing the first one's new words (a bridge: the first names "Kata Containers",
+    the second says who governs Kata Containers); it must score close to the first and fit the word budget.
+    """
+    first = trim(cands[0], retrieval.query, retrieval.idf, max_words)
+    query = retrieval.query
+    q_terms = frozenset(query.terms)
+    t1 = _terms_of(first)
+    bridge = t1 - q_terms
+    idf = {**retrieval.idf, **index.idf(bridge)}
+    q_total = sum(idf.get(t, 0.0) for t in q_terms) or 1.0
+    b_total = sum(idf.get(t, 0.0) for t in bridge) or 1.0
+    cue1 = cue(query.kind, _text_of(first), query.text)
+    starts_with_pronoun = bool(_PRONOUN_START.match(_text_of(first)))
+    best, best_score = None, float("-inf")
+    for c in cands[1:SECOND_POOL]:
+        if c.passage.chunk.id == first.passage.chunk.id and c.start < first.end and first.start < c.end:
+            continue  # overlaps the first
+        c = trim(c, query, retrieval.idf, max_words - first.words) if first.words + c.words > max_words else c
+        if first.words + c.words > max_words:
             continue
-        s, e = spans[j]
-        text = chunk.text[s - chunk.start : e - chunk.start]
-        words = c.words + len(text.split())
-        if words > max_words:
-            continue
-        gained = [t for t in query.terms if t in frozenset(terms(text)) and t not in base_terms]
-        gain = sum(retrieval.idf.get(t, 0.0) for t in gained) / (sum(retrieval.idf.get(t, 0.0) for t in query.terms) or 1)
-        gain += 0.2 * max(0.0, cue(query.kind, text, query.text) - base_cue)
-        if gain >= 0.15:
-            start, end = min(c.start, s), max(c.end, e)
-            cand = Candidate(c.passage, start, end, c.score + gain, c.cosine, c.overlap + gain, words)
-            if cand.score > best.score:
-                best = cand
-    return best
+        tc = _terms_of(c)
+        gain = sum(idf.get(t, 0.0) for t in (q_terms & tc) - t1) / q_total
+        bridged = sum(idf.get(t, 0.0) for t in bridge & tc) / b_total
+        cue_gain = max(0.0, cue(query.kind, _text_of(c), query.text) - cue1)
+        adjacent = c.passage.chunk.id == first.passage.chunk.id and (c.end <= first.start or c.start >= first.end)
+        # "It was designed by ..." needs the sentence before it to say what "it" is
+        antecedent = adjacent and c.end <= first.start and starts_with_pronoun and _is_previous(c, first)
+        score = (
+            c.score
+            + W_GAIN * gain
+            + W_BRIDGE * bridged
+            + W_CUE * cue_gain
+            + (W_ADJ if adjacent else 0.0)
+            + (W_ANTECEDENT if antecedent else 0.0)
+        )
+        if score > best_score:
+            best, best_score = c, score
+    if best is not None and best_score >= first.score - SECOND_MARGIN:
+        return [first, best]
+    return [first]
+
+
+_PRONOUN_START = re.compile(r"^[\"'“‘(]?(it|its|it’s|it's|this|that|these|those|they|their|he|she|his|her|such)\b", re.I)
+
+
+def _is_previous(c: Candidate, first: Candidate) -> bool:
+    spans = first.passage.chunk.sentences
+    i = next((k for k, (s, e) in enumerate(spans) if s <= first.start < e), 0)
+    return i > 0 and spans[i - 1][0] <= c.start and c.end <= spans[i - 1][1]
+
+
+_CLAUSE = re.compile(r"[,;:]\s+|\s+[–—-]\s+|\s+\(|\)\s+")
+
+
+def trim(c: Candidate, query: Query, idf: dict[str, float], max_words: int) -> Candidate:
+    """Cut an over-long sentence to its clauses that best match the question, within max_words."""
+    if c.words <= max_words:
+        return c
+    chunk = c.passage.chunk
+    text = _text_of(c)
+    cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text)]
+    q_terms = frozenset(query.terms)
+    best, best_key = None, None
+    for i in range(len(cuts) - 1):
+        for j in range(i + 1, len(cuts)):
+            piece = text[cuts[i] : cuts[j]].strip(" ,;:()–—-")
+            n = len(piece.split())
+            if n > max_words:
+                break
+            if n < 4:
+                continue
+            pt = frozenset(terms(piece))
+            key = (sum(idf.get(t, 0.0) for t in q_terms & pt) + cue(query.kind, piece, query.text), n)
+            if best_key is None or key > best_key:
+                best, best_key = (cuts[i], cuts[j]), key
+    if best is None:  # no clause boundary fits: cut at the word budget
+        words = list(re.finditer(r"\S+", text))
+        best = (0, words[max_words - 1].end())
+    s, e = best
+    while s < e and text[s] in " ,;:()–—-":
+        s += 1
+    while e > s and text[e - 1] in " ,;:(–—-":
+        e -= 1
+    start = c.start + s
+    end = c.start + e
+    return Candidate(c.passage, start, end, c.score, c.cosine, c.overlap, len(text[s:e].split()))
+
+
+def _merge_adjacent(chosen: list[Candidate]) -> list[Candidate]:
+    """Two sentences of one chunk read in document order, and as one quote when nothing lies between them."""
+    if len(chosen) != 2 or chosen[0].passage.chunk.id != chosen[1].passage.chunk.id:
+        return chosen
+    a, b = sorted(chosen, key=lambda c: c.start)
+    chunk = a.passage.chunk
+    if chunk.text[a.end - chunk.start : b.start - chunk.start].strip():
+        return [a, b]
+    return [Candidate(a.passage, a.start, b.end, max(a.score, b.score), max(a.cosine, b.cosine), max(a.overlap, b.overlap), a.words + b.words)]
 
 
 def confidence(retrieval: Retrieval, cands: list[Candidate]) -> float:
@@ -150,7 +238,7 @@ def extractive(retrieval: Retrieval, index: Index, settings: Settings) -> Answer
     )
     if not cands or conf < settings.abstain_threshold:
         return Answer(text=ABSTAIN_TEXT, abstained=True, citations=(), **common)  # type: ignore[arg-type]
-    chosen = [_neighbour(cands[0], cands, retrieval.query, retrieval, settings.max_answer_words)]
+    chosen = _merge_adjacent(choose(cands, retrieval, index, settings.max_answer_words))
     citations, parts, sentences = [], [], []
     for c in chosen:
         cit = cite(index, len(citations) + 1, c.passage.chunk, c.start, c.end, c.score)
@@ -158,6 +246,10 @@ def extractive(retrieval: Retrieval, index: Index, settings: Settings) -> Answer
             continue
         citations.append(cit)
         display = clean_inline_markdown(cit.quote)
+        if not any(c.start == s for s, _ in c.passage.chunk.sentences):
+            display = "…" + display  # trimmed to its relevant clauses
+        if not any(c.end == e for _, e in c.passage.chunk.sentences):
+            display += "…"
         parts.append(f"{display} [{cit.n}]")
         sentences.append(AnswerSentence(display, (cit.n,), True))
     if not citations:

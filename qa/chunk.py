@@ -155,7 +155,13 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
         if not group:
             continue
         body = [text[s:e] for s, e in group]
-        wrapped = len(group) > 1 and all(len(b.strip()) >= 50 for b in body[:-1]) and not any(_LIST.match(b) for b in body)
+        inner = [b.strip() for b in body[:-1]]
+        wrapped = (
+            len(group) > 1
+            and all(30 <= len(b) <= 130 for b in inner)  # a wrap width, not one paragraph per line
+            and sum(not re.search(r"[.!?:\"”’)]$", b) for b in inner) * 2 >= len(inner)  # lines end mid-sentence
+            and not any(_LIST.match(b) for b in body)
+        )
         units = [(group[0][0], group[-1][1])] if wrapped else group
         for s, e in units:
             s, e = _trim(text, s, e)
@@ -177,7 +183,11 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
 _ABBREV = frozenset(
     "e.g i.e etc vs mr mrs ms dr prof inc ltd jr sr st no fig al approx dept est misc cf ca resp".split()
 )
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–])|[.!?…]+[\"'”’)\]]*$")
+_BOUNDARY = re.compile(
+    r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–])"  # end mark, space, capital
+    r"|(?<=[a-z]{3}[.!?])(?=[A-Z][a-z]{2})"  # "before.Day": a missing space in scraped text
+    r"|[.!?…]+[\"'”’)\]]*$"
+)
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -210,8 +220,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return [_strip_marker(text, s, e) for s, e in spans]
 
 
+_MARKER = re.compile(r"\s*(?:[-*+•●▪–]|\d{1,3}[.)])\s+")
+
+
 def _strip_marker(text: str, s: int, e: int) -> tuple[int, int]:
-    m = _LIST.match(text, s, e)
+    m = _MARKER.match(text, s, e)
     return (m.end(), e) if m and m.end() < e else (s, e)
 
 
@@ -255,6 +268,9 @@ def chunk_document(doc: Document, *, max_tokens: int = 200, count_tokens: TokenC
         if not names or names[0] != doc.title:
             names = [doc.title, *names]
         path = " > ".join(names)
+        if doc.pages:
+            page = sum(1 for p in doc.pages if p <= b.start)
+            path += f" (p. {page})"
         if sections and sections[-1][0] == path:
             sections[-1][1].append(b)
         else:

@@ -47,6 +47,9 @@ class Embedder:
         where = resolve_model(name)
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
 
             self.model = SentenceTransformer(where, device="cpu")
         except Exception as e:  # OSError, HF hub errors, bad folders: all mean "cannot load this model"

@@ -93,8 +93,8 @@ def load_file(f: SourceFile, data: bytes | None = None) -> Document | None:
     except Exception as e:  # a parser bug on one file must not stop the whole folder
         log.warning("skipped %s: could not parse (%s: %s)", f.source, type(e).__name__, str(e)[:120])
         return None
-    if doc is None or not doc.text.strip():
-        log.warning("skipped %s: no text found", f.source)
+    if doc is not None and not doc.text.strip():
+        log.warning("skipped %s: no text found%s", f.source, " (a scanned PDF needs OCR first)" if fmt == "pdf" else "")
         return None
     return doc
 

@@ -1,0 +1,240 @@
+"""The `qa` command: a thin shell over the Python API (index, ask, serve, eval, bench).
+
+Heavy imports (torch, faiss, gradio) happen inside commands so `qa --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Ask questions of a folder of documents; get short answers with verified citations. Works offline.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+IndexOpt = Annotated[
+    Path | None, typer.Option("--index", help="Index folder (default: .qa/<name> beside the documents, or under QA_HOME).")
+]
+DocsOpt = Annotated[Path | None, typer.Option("--docs", help="Documents folder (default: QA_DOCS, or docs/).")]
+GeneratorOpt = Annotated[
+    str | None,
+    typer.Option("--generator", help="extractive (default) | llama:PATH.gguf | openai:BASE_URL (QA_GENERATOR)."),
+]
+
+
+def _settings(**overrides: Any):  # noqa: ANN202
+    from pydantic import ValidationError
+
+    from qa.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise typer.BadParameter(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log = logging.getLogger("qa")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+    for noisy in ("sentence_transformers", "transformers", "faiss", "bm25s", "httpx", "urllib3", "trafilatura"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.addLevelName(logging.INFO, "note")
+    logging.addLevelName(logging.ERROR, "error")
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Expected failures become one line on stderr and exit code 1; bugs keep their traceback."""
+    from qa.errors import QAError
+
+    try:
+        yield
+    except QAError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def index(
+    path: Annotated[Path, typer.Argument(help="Folder of .md, .txt, .html and .pdf files (searched recursively).")],
+    index_dir: IndexOpt = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything instead of only what changed.")] = False,
+    model: Annotated[str | None, typer.Option(help="Embedding model name or local folder (QA_MODEL).")] = None,
+    index_type: Annotated[str | None, typer.Option(help="auto | flat | hnsw | ivf (QA_INDEX_TYPE).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Index a folder: only added or changed files are embedded; deleted files are dropped."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    _setup_logging()
+    settings = _settings(model=model, index_type=index_type)
+    console = Console(stderr=True)
+    with _errors():
+        from qa.pipeline import build_index
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet or not console.is_terminal,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(stage: str, advance: int, total: int) -> None:
+                if stage not in tasks:
+                    label = {"read": "reading files", "embed": "embedding"}.get(stage, stage)
+                    tasks[stage] = bar.add_task(label, total=total)
+                bar.update(tasks[stage], advance=advance)
+
+            idx = build_index(path, index_dir=index_dir, settings=settings, rebuild=rebuild, progress=progress)
+        r = idx.build_report
+        assert r is not None
+        if r.up_to_date:
+            typer.echo(
+                f"index up to date: {r.documents} documents, {r.chunks} chunks, nothing embedded ({r.seconds:.2f} s) -> {r.index_dir}"
+            )
+        else:
+            rate = (r.chunks_embedded + r.sentences_embedded) / r.timings.get("embed_s", 1e-9) if r.chunks_embedded else 0.0
+            typer.echo(
+                f"indexed {r.documents} documents, {r.chunks} chunks in {r.seconds:.1f} s -> {r.index_dir}\n"
+                f"  {len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} deleted, {r.unchanged} unchanged; "
+                f"embedded {r.chunks_embedded} chunks + {r.sentences_embedded} sentences ({rate:.0f} texts/s)"
+            )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes. '-' reads it from stdin.")],
+    index_dir: IndexOpt = None,
+    docs: DocsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Passages returned (QA_TOP_K).")] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Abstain below this confidence (QA_ABSTAIN_THRESHOLD).")
+    ] = None,
+    generator: GeneratorOpt = None,
+    passages: Annotated[bool, typer.Option("--passages", help="Also show the retrieved passages.")] = False,
+    scores: Annotated[bool, typer.Option("--scores", help="Show retrieval scores.")] = False,
+) -> None:
+    """Answer a question with cited quotes, or say the documents don't answer it."""
+    _setup_logging()
+    if question == "-":
+        question = sys.stdin.read()
+    settings = _settings(docs=docs, top_k=top_k, abstain_threshold=threshold, generator=generator)
+    with _errors():
+        from qa.pipeline import answer, open_index
+
+        idx = open_index(index_dir, settings=settings) if index_dir else None
+        result = answer(question, index=idx, settings=settings)
+        if as_json:
+            from qa.present import answer_dict
+
+            typer.echo(json.dumps(answer_dict(result), indent=2, ensure_ascii=False))
+        else:
+            from rich.console import Console
+
+            from qa.present import render
+
+            Console().print(render(result, show_passages=passages, show_scores=scores))
+
+
+@app.command()
+def serve(
+    docs: DocsOpt = None,
+    index_dir: IndexOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (QA_HOST, default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (QA_PORT, default 7860).")] = None,
+    auth: Annotated[str | None, typer.Option(help="Require a login, as user:pass.")] = None,
+    generator: GeneratorOpt = None,
+) -> None:
+    """Start the web chat (Gradio) over a documents folder; the index is built or updated first."""
+    _setup_logging()
+    settings = _settings(docs=docs, index_dir=index_dir, host=host, port=port, generator=generator)
+    if auth is not None and ":" not in auth:
+        raise typer.BadParameter("--auth must be user:pass")
+    with _errors():
+        from qa.web import serve as run
+
+        run(settings, auth=tuple(auth.split(":", 1)) if auth else None)  # type: ignore[arg-type]
+
+
+@app.command("eval")
+def eval_(
+    questions: Annotated[Path, typer.Argument(help="A JSONL question set (see evals/README.md).")],
+    docs: DocsOpt = None,
+    index_dir: IndexOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics and every question's record here.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
+    sweep: Annotated[bool, typer.Option("--sweep", help="Show accuracy/abstention across thresholds.")] = False,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Also score a dense-only baseline (1000-char chunks, top passage).")] = False,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Abstention threshold to evaluate.")] = None,
+    generator: GeneratorOpt = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+) -> None:
+    """Score a question set against a folder: answer, citation and retrieval accuracy, abstention, latency."""
+    _setup_logging()
+    settings = _settings(docs=docs, abstain_threshold=threshold, generator=generator)
+    with _errors():
+        from qa.evaluate import main as run_eval
+
+        run_eval(
+            questions,
+            settings=settings,
+            index_dir=index_dir,
+            json_out=json_out,
+            html_out=html_out,
+            sweep=sweep,
+            baseline=baseline,
+            limit=limit,
+        )
+
+
+@app.command()
+def bench(
+    docs: DocsOpt = None,
+    scale: Annotated[
+        list[int] | None, typer.Option("--scale", help="Also measure ANN search at N synthetic chunks (repeatable).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    queries: Annotated[int, typer.Option(help="Questions timed for query latency.")] = 50,
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes (CI).")] = False,
+) -> None:
+    """Measure indexing throughput, query latency per stage, cold start and (with --scale) ANN search."""
+    _setup_logging()
+    settings = _settings(docs=docs)
+    with _errors():
+        from qa.bench import main as run_bench
+
+        run_bench(settings, scale=scale or [], json_out=json_out, n_queries=queries, quick=quick)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

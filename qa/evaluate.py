@@ -1,0 +1,445 @@
+"""The eval suite: score a known-answer question set against a folder, per stage and per kind.
+
+Answer metrics are kept apart from retrieval metrics. Every question is answered once with abstention off,
+so the same run yields the figures at any threshold (`--sweep`) without answering again.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.errors import InputError
+from qa.settings import Settings
+from qa.text import contains_answer
+
+STAGES = ("dense", "keyword", "fused", "reranked")
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    question: str
+    answers: tuple[str, ...]  # empty: the system must abstain
+    kind: str
+    source: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+@dataclass
+class Record:
+    """One question's outcome; `abstained_at(t)` replays the abstention decision at any threshold."""
+
+    q: Question
+    text: str  # the answer the system gives when it does not abstain
+    confidence: float
+    forced_abstain: bool  # abstained whatever the threshold (no evidence, or the generator declined)
+    citations: list[dict[str, Any]]
+    passages: list[dict[str, Any]]
+    stage_ranks: dict[str, int | None]  # 1-based rank of the first passage holding a gold string, per stage
+    latency_ms: float
+    verified_share: float | None = None  # generator answers: share of sentences verified
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def abstained_at(self, threshold: float) -> bool:
+        return self.forced_abstain or self.confidence < threshold
+
+    def correct_at(self, threshold: float) -> bool:
+        return not self.abstained_at(threshold) and any(contains_answer(self.text, g) for g in self.q.answers)
+
+    def cited_at(self, threshold: float) -> bool:
+        if self.abstained_at(threshold):
+            return False
+        for c in self.citations:
+            if any(contains_answer(c["quote"], g) for g in self.q.answers) and (
+                not self.q.source or _same_source(c["source"], self.q.source)
+            ):
+                return True
+        return False
+
+
+def _same_source(cited: str, expected: str) -> bool:
+    return cited == expected or cited.endswith("/" + expected) or expected.endswith("/" + cited)
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Parse a JSONL set; a bad line is an error naming the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"question set not found: {path}")
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            answers = d.get("answers", [])
+            if not isinstance(answers, list) or not isinstance(d["question"], str):
+                raise ValueError("answers must be a list and question a string")
+            out.append(
+                Question(
+                    str(d.get("id", f"{path.stem}-{n}")), d["question"], tuple(map(str, answers)), str(d.get("kind", "")), d.get("source")
+                )
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{path}:{n}: not a question record ({e}); see evals/README.md for the format") from e
+    if not out:
+        raise InputError(f"{path} holds no questions")
+    return out
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def run(
+    questions: Sequence[Question],
+    index: Any,
+    settings: Settings,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> list[Record]:
+    """Answer every question once with abstention off and record what each stage found."""
+    from qa.pipeline import answer
+    from qa.present import passage_dict
+
+    open_settings = settings.model_copy(update={"abstain_threshold": float("-inf")})
+    records = []
+    chunk_text: dict[str, str] = {}
+    for q in questions:
+        t0 = time.perf_counter()
+        a = answer(q.question, index=index, settings=open_settings)
+        latency = (time.perf_counter() - t0) * 1e3
+        ranks: dict[str, int | None] = {}
+        for stage in STAGES:
+            ranks[stage] = None
+            for i, cid in enumerate(a.stages.get(stage, ())[:10], 1):
+                if cid not in chunk_text:
+                    c = index.chunk_by_id(cid)
+                    chunk_text[cid] = c.text if c else ""
+                if q.answerable and any(contains_answer(chunk_text[cid], g) for g in q.answers):
+                    ranks[stage] = i
+                    break
+        verified = [s.verified for s in a.sentences] if a.generator != "extractive" else []
+        records.append(
+            Record(
+                q=q,
+                text=a.text,
+                confidence=a.confidence,
+                forced_abstain=a.abstained,
+                citations=[{"n": c.n, "source": c.source, "section": c.section, "start": c.start, "end": c.end, "quote": c.quote} for c in a.citations],
+                passages=[passage_dict(p, text_chars=300) for p in a.passages[:5]],
+                stage_ranks=ranks,
+                latency_ms=latency,
+                verified_share=(sum(verified) / len(verified)) if verified else None,
+                extra={"notes": list(a.notes), "generator": a.generator, "timings": dict(a.timings)},
+            )
+        )
+        if progress:
+            progress()
+    return records
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def metrics(records: Sequence[Record], threshold: float) -> dict[str, Any]:
+    """Answer, citation, retrieval and abstention figures for a set of records at one threshold."""
+    ans = [r for r in records if r.q.answerable]
+    una = [r for r in records if not r.q.answerable]
+    answered = [r for r in records if not r.abstained_at(threshold)]
+    abst = [r for r in records if r.abstained_at(threshold)]
+    lat = sorted(r.latency_ms for r in records)
+    out: dict[str, Any] = {
+        "n": len(records),
+        "answerable": len(ans),
+        "unanswerable": len(una),
+        "answer_accuracy": _ratio(sum(r.correct_at(threshold) for r in ans), len(ans)),
+        "citation_accuracy": _ratio(sum(r.cited_at(threshold) for r in ans), len(ans)),
+        "mean_answer_words": round(statistics.fmean(len(r.text.split()) for r in answered), 1) if answered else None,
+        "abstention_precision": _ratio(sum(not r.q.answerable for r in abst), len(abst)),
+        "abstention_recall": _ratio(sum(r.abstained_at(threshold) for r in una), len(una)),
+        "false_abstention": _ratio(sum(r.abstained_at(threshold) for r in ans), len(ans)),
+        "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
+        "latency_ms_p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None,
+    }
+    verified = [r.verified_share for r in records if r.verified_share is not None]
+    if verified:
+        out["verified_sentence_share"] = round(statistics.fmean(verified), 4)
+    for stage in STAGES:
+        ranks = [r.stage_ranks.get(stage) for r in ans]
+        for k in (1, 5, 10):
+            out[f"{stage}_recall@{k}"] = _ratio(sum(1 for x in ranks if x is not None and x <= k), len(ans))
+        out[f"{stage}_mrr@10"] = round(sum(1 / x for x in ranks if x) / len(ans), 4) if ans else None
+    return out
+
+
+def by_kind(records: Sequence[Record], threshold: float) -> dict[str, dict[str, Any]]:
+    kinds = sorted({r.q.kind for r in records})
+    return {k: metrics([r for r in records if r.q.kind == k], threshold) for k in kinds}
+
+
+def sweep_rows(records: Sequence[Record], thresholds: Sequence[float]) -> list[dict[str, Any]]:
+    """The accuracy/abstention trade-off at each threshold, to choose the default on data."""
+    rows = []
+    for t in thresholds:
+        m = metrics(records, t)
+        off = [r for r in records if r.q.kind == "unanswerable_offtopic"]
+        near = [r for r in records if not r.q.answerable and r.q.kind != "unanswerable_offtopic"]
+        rows.append(
+            {
+                "threshold": round(t, 3),
+                "answer_accuracy": m["answer_accuracy"],
+                "false_abstention": m["false_abstention"],
+                "abstention_recall": m["abstention_recall"],
+                "abstention_precision": m["abstention_precision"],
+                "offtopic_abstention": _ratio(sum(r.abstained_at(t) for r in off), len(off)),
+                "nearmiss_abstention": _ratio(sum(r.abstained_at(t) for r in near), len(near)),
+            }
+        )
+    return rows
+
+
+# --- baseline --------------------------------------------------------------------------------
+
+
+def run_baseline(questions: Sequence[Question], folder: Path, settings: Settings) -> dict[str, Any]:
+    """The tutorial pipeline: 1000-character windows, MiniLM, exact FAISS, top passage as the answer."""
+    import faiss
+    import numpy as np
+
+    from qa.embed import load_embedder
+    from qa.load import load_folder
+
+    windows = []
+    for doc in load_folder(folder, max_file_mb=settings.max_file_mb):
+        windows += [(doc.source, doc.text[i : i + 1000]) for i in range(0, len(doc.text), 1000)]
+    emb = load_embedder(settings.model)
+    t0 = time.perf_counter()
+    vecs = emb.encode([w for _, w in windows], threads=settings.index_threads, batch_size=settings.embed_batch_size)
+    build_s = time.perf_counter() - t0
+    index = faiss.IndexFlatIP(vecs.shape[1])
+    index.add(vecs)
+    ans = [q for q in questions if q.answerable]
+    hits = cites = 0
+    lat = []
+    for q in ans:
+        t1 = time.perf_counter()
+        _, rows = index.search(emb.encode_query(q.question, threads=settings.query_threads).reshape(1, -1).astype(np.float32), 1)
+        lat.append((time.perf_counter() - t1) * 1e3)
+        source, text = windows[int(rows[0][0])]
+        hit = any(contains_answer(text, g) for g in q.answers)
+        hits += hit
+        cites += hit and (not q.source or _same_source(source, q.source))
+    words = statistics.fmean(len(w.split()) for _, w in windows) if windows else 0
+    return {
+        "name": "dense-only baseline (1000-char windows, top-1 passage)",
+        "answer_accuracy": _ratio(hits, len(ans)),
+        "citation_accuracy": _ratio(cites, len(ans)),
+        "mean_answer_words": round(words, 1),
+        "abstention_recall": 0.0,
+        "false_abstention": 0.0,
+        "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
+        "build_s": round(build_s, 2),
+        "windows": len(windows),
+    }
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def record_dict(r: Record, threshold: float) -> dict[str, Any]:
+    return {
+        "id": r.q.id,
+        "kind": r.q.kind,
+        "question": r.q.question,
+        "gold": list(r.q.answers),
+        "source": r.q.source,
+        "answer": r.text if not r.abstained_at(threshold) else "(abstained)",
+        "candidate_answer": r.text,
+        "abstained": r.abstained_at(threshold),
+        "correct": r.correct_at(threshold) if r.q.answerable else r.abstained_at(threshold),
+        "cited": r.cited_at(threshold),
+        "confidence": r.confidence,
+        "citations": r.citations,
+        "passages": r.passages,
+        "stage_ranks": r.stage_ranks,
+        "latency_ms": round(r.latency_ms, 2),
+        "verified_share": r.verified_share,
+        **r.extra,
+    }
+
+
+def failed(r: Record, threshold: float) -> bool:
+    return not r.correct_at(threshold) if r.q.answerable else not r.abstained_at(threshold)
+
+
+def write_html(path: Path, title: str, summary: dict[str, Any], records: Sequence[Record], threshold: float) -> None:
+    """A self-contained report: headline figures, the confidence plot, failures first, then the rest."""
+    e = html.escape
+    rows = sorted(records, key=lambda r: (not failed(r, threshold), r.q.kind, r.q.id))
+    fig = _confidence_svg(records, threshold)
+    metrics_rows = "".join(
+        f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in summary["overall"].items()
+    )
+    kinds = summary["by_kind"]
+    cols = ["n", "answer_accuracy", "citation_accuracy", "abstention_recall", "false_abstention", "reranked_recall@1"]
+    kind_rows = "".join(
+        f"<tr><th>{e(k)}</th>" + "".join(f"<td>{e(str(m.get(c)))}</td>" for c in cols) + "</tr>" for k, m in kinds.items()
+    )
+    items = []
+    for r in rows:
+        bad = failed(r, threshold)
+        cites = "".join(
+            f"<li><code>{e(c['source'])}</code> {e(c['section'])} [{c['start']}:{c['end']}]<br><q>{e(c['quote'])}</q></li>"
+            for c in r.citations
+        )
+        items.append(
+            f"<details class='{'fail' if bad else 'ok'}' {'open' if bad else ''}><summary>{'FAIL' if bad else 'ok'} "
+            f"<b>{e(r.q.id)}</b> ({e(r.q.kind)}) {e(r.q.question)}</summary>"
+            f"<p>gold: {e(' | '.join(r.q.answers) or '(abstain)')}; confidence {r.confidence:.3f}; "
+            f"{'abstained' if r.abstained_at(threshold) else 'answered'}; ranks {e(json.dumps(r.stage_ranks))}</p>"
+            f"<p class='ans'>{e(r.text)}</p><ul>{cites}</ul></details>"
+        )
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>
+body{{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}
+details{{border-left:4px solid #3a3;margin:4px 0;padding:2px 8px}}details.fail{{border-color:#c33;background:#fff5f5}}
+.ans{{background:#f6f6f6;padding:6px}}q{{color:#333}}</style></head><body>
+<h1>{e(title)}</h1><p>threshold {threshold}; {len(records)} questions; failures first.</p>
+<h2>Overall</h2><table>{metrics_rows}</table>
+<h2>By kind</h2><table><tr><th>kind</th>{''.join(f'<th>{c}</th>' for c in cols)}</tr>{kind_rows}</table>
+<h2>Confidence: answerable vs unanswerable</h2>{fig}
+<h2>Questions</h2>{''.join(items)}</body></html>"""
+    Path(path).write_text(doc, encoding="utf-8")
+
+
+def _confidence_svg(records: Sequence[Record], threshold: float) -> str:
+    """Histogram of the abstention score for answerable vs unanswerable questions, threshold drawn."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    groups = [
+        ("answerable", [r.confidence for r in records if r.q.answerable], "#3a7"),
+        ("unanswerable (near-miss)", [r.confidence for r in records if not r.q.answerable and r.q.kind != "unanswerable_offtopic"], "#e90"),
+        ("unanswerable (off-topic)", [r.confidence for r in records if r.q.kind == "unanswerable_offtopic"], "#c33"),
+    ]
+    bins = [i / 40 for i in range(-4, 45)]
+    for label, vals, color in groups:
+        if vals:
+            ax.hist(vals, bins=bins, alpha=0.55, label=f"{label} ({len(vals)})", color=color)
+    ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold}")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("questions")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def main(
+    questions_path: Path,
+    *,
+    settings: Settings,
+    index_dir: Path | None = None,
+    json_out: Path | None = None,
+    html_out: Path | None = None,
+    sweep: bool = False,
+    baseline: bool = False,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """`qa eval`: index (reusing a valid index), answer every question, print and write the figures."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from qa.pipeline import build_index
+
+    console = Console(stderr=False)
+    questions = load_questions(questions_path)[:limit]
+    folder = Path(settings.docs)
+    t0 = time.perf_counter()
+    index = build_index(folder, index_dir=index_dir, settings=settings)
+    build_s = time.perf_counter() - t0
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"answering {len(questions)} questions", total=len(questions))
+        records = run(questions, index, settings, progress=lambda: bar.advance(task))
+    threshold = settings.abstain_threshold
+    overall = metrics(records, threshold)
+    overall["index_build_s"] = round(build_s, 2)
+    summary: dict[str, Any] = {
+        "set": str(questions_path),
+        "docs": str(folder),
+        "threshold": threshold,
+        "generator": settings.generator,
+        "overall": overall,
+        "by_kind": by_kind(records, threshold),
+    }
+    if baseline:
+        summary["baseline"] = run_baseline(questions, folder, settings)
+    thresholds = [round(x * 0.025, 3) for x in range(4, 33)]
+    if sweep:
+        summary["sweep"] = sweep_rows(records, thresholds)
+
+    table = Table(title=f"qa eval {questions_path.name} over {folder} (threshold {threshold})")
+    cols = ["n", "answer_accuracy", "citation_accuracy", "mean_answer_words", "abstention_recall", "false_abstention", "reranked_recall@1", "reranked_recall@5", "latency_ms_p50"]
+    table.add_column("kind")
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="right")
+    for name, m in [("all", overall), *summary["by_kind"].items()]:
+        table.add_row(name, *("" if m.get(c) is None else str(m.get(c)) for c in cols))
+    if "baseline" in summary:
+        b = summary["baseline"]
+        table.add_row("baseline", "", *("" if b.get(c) is None else str(b.get(c)) for c in cols[1:]))
+    console.print(table)
+    stage_table = Table(title="retrieval by stage (answerable questions)")
+    stage_table.add_column("stage")
+    for c in ("recall@1", "recall@5", "recall@10", "mrr@10"):
+        stage_table.add_column(c, justify="right")
+    for s in STAGES:
+        stage_table.add_row(s, *(str(overall[f"{s}_{c}"]) for c in ("recall@1", "recall@5", "recall@10", "mrr@10")))
+    console.print(stage_table)
+    console.print(
+        f"abstention precision {overall['abstention_precision']}, recall {overall['abstention_recall']}; "
+        f"latency p50 {overall['latency_ms_p50']} ms, p95 {overall['latency_ms_p95']} ms; index {build_s:.1f} s"
+    )
+    if sweep:
+        st = Table(title="threshold sweep")
+        for c in summary["sweep"][0]:
+            st.add_column(c.replace("_", " "), justify="right")
+        for row in summary["sweep"]:
+            st.add_row(*(str(v) for v in row.values()), style="bold" if row["threshold"] == round(threshold, 3) else None)
+        console.print(st)
+    if json_out:
+        payload = {**summary, "records": [record_dict(r, threshold) for r in records]}
+        Path(json_out).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        console.print(f"wrote {json_out}")
+    if html_out:
+        write_html(Path(html_out), f"qa eval: {questions_path.name}", summary, records, threshold)
+        console.print(f"wrote {html_out}")
+    summary["records"] = records
+    return summary
+

@@ -1,0 +1,88 @@
+"""Asking questions: cited answers whose quotes really are in the source, abstention, and bad questions."""
+
+import pytest
+
+from qa import answer
+from qa.errors import InputError
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    # (question, words the answer must contain, cited source, cited section)
+    ("Who wrote the first version of Lighthouse?", "Ada Park", "lighthouse.md", "Lighthouse > Origins"),
+    ("How often does a gauge send a reading?", "90 seconds", "lighthouse.md", "Lighthouse > Architecture"),
+    ("Who designed the Driftwood database?", "Tomas Vik", "driftwood.txt", "Driftwood"),
+    ("Which radio protocol did Lighthouse 2.0 adopt?", "LoRaWAN", "release-notes.html", "Lighthouse release notes > Version 2.0"),
+    ("How many stations does the gauge network cover?", "312", "gauges.pdf", "Tide gauge network (p. 1)"),
+]
+
+
+@pytest.mark.parametrize(("question", "expected", "source", "section"), QUESTIONS)
+def test_answers_cite_the_source_section_and_quote(kb_index, question, expected, source, section):
+    a = answer(question, index=kb_index)
+    assert not a.abstained
+    assert expected in a.text
+    assert "[1]" in a.text
+    first = a.citations[0]
+    assert (first.source, first.section) == (source, section)
+    assert expected in first.quote
+    assert len(a.text.split()) <= 60
+
+
+def test_every_citation_quote_is_exactly_in_the_source_at_its_offsets(kb_index, kb_dir):
+    from qa.load import load_folder
+
+    texts = {d.source: d.text for d in load_folder(kb_dir)}
+    questions = [q for q, *_ in QUESTIONS] + [
+        "What does Driftwood use to compress readings?",
+        "How much memory does the collector need?",
+        "When did Lighthouse 1.0 ship?",
+        "Where did the project begin?",
+        "How long do batteries last before replacement?",
+    ]
+    n = 0
+    for q in questions:
+        for c in answer(q, index=kb_index).citations:
+            assert texts[c.source][c.start : c.end] == c.quote
+            n += 1
+    assert n >= len(questions) - 2  # a vague question or two may abstain; every quote given must be exact
+
+
+def test_off_topic_question_abstains_and_still_shows_the_closest_passages(kb_index):
+    a = answer("What is the best recipe for chocolate cake?", index=kb_index)
+    assert a.abstained and a.citations == ()
+    assert "don't say" in a.text
+    assert len(a.passages) > 0
+
+
+def test_answer_reports_timings_and_stage_of_each_passage(kb_index):
+    a = answer("Who designed Driftwood?", index=kb_index)
+    assert {"embed", "dense", "keyword", "fusion", "rerank", "answer", "total"} <= set(a.timings)
+    assert all(p.stage in {"dense", "keyword", "both"} for p in a.passages)
+    assert a.passages[0].ranks["reranked"] == 1
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_empty_question_is_refused_in_one_line(kb_index, question):
+    with pytest.raises(InputError, match="empty") as e:
+        answer(question, index=kb_index)
+    assert "\n" not in str(e.value)
+
+
+def test_a_ten_megabyte_question_is_truncated_with_a_note(kb_index):
+    huge = "Who designed Driftwood? " + "padding " * 1_300_000
+    a = answer(huge, index=kb_index)
+    assert any("truncated" in n for n in a.notes)
+    assert len(a.resolved_question) <= 2000
+
+
+def test_a_question_in_another_script_gets_an_answer_or_an_abstention(kb_index):
+    for q in ["灯塔项目是谁写的？", "Кто написал первую версию Lighthouse?"]:
+        a = answer(q, index=kb_index)
+        assert a.abstained or a.citations
+
+
+def test_follow_up_questions_are_resolved_against_the_previous_one(kb_index):
+    a = answer("and who designed it?", index=kb_index, history=["What is Driftwood?"])
+    assert a.resolved_question == "Who designed Driftwood?"
+    assert "Tomas Vik" in a.text

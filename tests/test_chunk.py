@@ -1,0 +1,71 @@
+"""Chunking is pure: structure in, chunks with exact offsets out (no model needed)."""
+
+from pathlib import Path
+
+from qa.chunk import chunk_document, estimate_tokens, split_sentences
+from qa.load import load_folder
+from qa.types import Document
+
+MD = """# Kata Containers
+
+Kata Containers runs each pod in a lightweight virtual machine. It merged two earlier projects.
+
+## Memory
+
+Memory pressure is reduced by same-page merging. Each VM still boots its own kernel.
+
+- A list item that is a claim.
+- Another item, e.g. a second one.
+
+## Related pages
+
+- [gVisor](gvisor.md)
+"""
+
+
+def test_sections_follow_headings_and_offsets_are_exact():
+    doc = Document("kata.md", "Kata Containers", MD, "md")
+    chunks = chunk_document(doc, max_tokens=200)
+    assert [c.section for c in chunks] == ["Kata Containers", "Kata Containers > Memory"]
+    for c in chunks:
+        assert MD[c.start : c.end] == c.text
+        for s, e in c.sentences:
+            assert c.start <= s < e <= c.end
+    memory = chunks[1].sentence_texts()
+    assert memory[0] == "Memory pressure is reduced by same-page merging."
+    assert "A list item that is a claim." in memory  # the list marker is not part of the quote
+    assert not any("gVisor" in c.text for c in chunks)  # navigation links carry no claims
+
+
+def test_no_chunk_exceeds_the_token_budget_and_sentences_stay_whole():
+    para = " ".join(f"Sentence number {i} talks about container runtimes and their isolation." for i in range(60))
+    doc = Document("long.md", "Long", f"# Long\n\n{para}\n", "md")
+    chunks = chunk_document(doc, max_tokens=128)
+    assert len(chunks) > 3
+    for c in chunks:
+        assert estimate_tokens([c.indexed_text])[0] <= 128 + 4
+        assert c.text.endswith(".") and c.text.startswith("Sentence number")
+
+
+def test_an_overlong_sentence_is_cut_at_word_boundaries():
+    words = " ".join(f"word{i}" for i in range(600))
+    doc = Document("w.txt", "W", words + ".", "txt")
+    chunks = chunk_document(doc, max_tokens=100)
+    assert len(chunks) >= 6
+    assert "".join(c.text.replace(" ", "") for c in chunks) == (words + ".").replace(" ", "")
+
+
+def test_sentence_splitter_knows_abbreviations_and_scraped_text():
+    text = "Dr. Ortiz met e.g. the U.S. team. KubeCon grew fast.Day 2 began early! Did it end?"
+    spans = [text[s:e] for s, e in split_sentences(text)]
+    assert spans == ["Dr. Ortiz met e.g. the U.S. team.", "KubeCon grew fast.", "Day 2 began early!", "Did it end?"]
+
+
+def test_raw_web_text_without_headings_chunks_sensibly(seeds_dir: Path):
+    for doc in load_folder(seeds_dir):
+        chunks = chunk_document(doc, max_tokens=200)
+        assert chunks, doc.source
+        for c in chunks:
+            assert doc.text[c.start : c.end] == c.text
+            assert c.section.startswith(doc.title)
+            assert estimate_tokens([c.text])[0] < 400
