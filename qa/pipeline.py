@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -147,14 +148,18 @@ def default_index(settings: Settings) -> Index:
     return _cached_index(root, current.read_text().strip(), settings)
 
 
-def answer(
+def stream_answer(
     question: str,
     *,
     index: Index | None = None,
     settings: Settings | None = None,
     history: Sequence[str] = (),
-) -> Answer:
-    """Answer a question from the index with cited quotes, or abstain; `history` holds earlier questions."""
+) -> Iterator[str | Answer]:
+    """Answer as a stream: text pieces as they are produced, then the final Answer (always last).
+
+    The extractive answer is always computed: it decides abstention and is the fallback when an optional
+    generator fails. A generator's streamed text is provisional; the final Answer holds only verified sentences.
+    """
     t0 = time.perf_counter()
     settings = settings or Settings()
     query = parse(question, history=history, max_chars=settings.max_question_chars)
@@ -163,7 +168,30 @@ def answer(
     retrieval = retrieve(query, index, embedder, settings)
     t1 = time.perf_counter()
     result = extractive(retrieval, index, settings)
-    t2 = time.perf_counter()
-    timings = {**{k: round(v, 2) for k, v in retrieval.timings.items()}, "answer": round((t2 - t1) * 1e3, 2)}
-    timings["total"] = round((t2 - t0) * 1e3, 2)
-    return replace(result, timings=timings)
+    timings = {**{k: round(v, 2) for k, v in retrieval.timings.items()}, "answer": round((time.perf_counter() - t1) * 1e3, 2)}
+    if settings.generator != "extractive" and not result.abstained:
+        from qa.generate import generate
+
+        t2 = time.perf_counter()
+        result = yield from generate(result, retrieval, index, settings)
+        timings["generate"] = round((time.perf_counter() - t2) * 1e3, 2)
+    else:
+        for piece in re.split(r"(?<=\s)", result.text):  # word by word, so every surface streams alike
+            yield piece
+    timings["total"] = round((time.perf_counter() - t0) * 1e3, 2)
+    yield replace(result, timings=timings)
+
+
+def answer(
+    question: str,
+    *,
+    index: Index | None = None,
+    settings: Settings | None = None,
+    history: Sequence[str] = (),
+) -> Answer:
+    """Answer a question from the index with cited quotes, or abstain; `history` holds earlier questions."""
+    final = None
+    for item in stream_answer(question, index=index, settings=settings, history=history):
+        final = item
+    assert isinstance(final, Answer)
+    return final
