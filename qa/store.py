@@ -270,14 +270,16 @@ class IndexWriter:
         except BlockingIOError as e:
             self._lockfile.close()
             raise InputError(f"another qa index is already writing {self.root}; wait for it to finish") from e
-        self._clean_stale()
-        if not self._rebuild and _current(self.root) is not None:
-            try:
-                self.previous = open_store(self.root, self.settings)
-            except IndexMismatchError:
-                raise
-            except (IndexCorruptError, IndexMissingError) as e:
-                log.warning("previous index unusable (%s); building from scratch", str(e).split(";")[0])
+        try:
+            self._clean_stale()
+            if not self._rebuild and _current(self.root) is not None:
+                try:
+                    self.previous = open_store(self.root, self.settings)
+                except (IndexCorruptError, IndexMissingError) as e:
+                    log.warning("previous index unusable (%s); building from scratch", str(e).split(";")[0])
+        except BaseException:
+            self.__exit__()  # __exit__ is not called when __enter__ fails: release the lock here
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

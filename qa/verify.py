@@ -1,0 +1,185 @@
+"""Generated text -> checked claims: every sentence must cite a passage it was given and be supported by it.
+
+Pure functions over strings, so each rule is unit-tested with small inputs. A sentence is verified when
+  1. it cites at least one passage that was given ([n] with 1 <= n <= len(passages); other markers are removed),
+  2. every number in it occurs in what it cites ("90" does not match "900"; "ten" in a passage counts as 10),
+  3. at least SUPPORT_THRESHOLD of its content words (stemmed, qa.text.terms) occur in what it cites.
+The threshold was chosen on evals/seeds.jsonl and evals/docs.jsonl with SmolLM2-135M (see docs-dev/llm.md):
+a sentence that carries a gold answer had support >= 0.75 in 94% of cases, while on unanswerable questions
+most generated sentences fell below it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.text import terms
+
+ABSTAIN_PHRASE = "NOT IN DOCUMENTS"  # what the prompt tells the model to write when the passages don't answer
+SUPPORT_THRESHOLD = 0.75
+
+# [1]  [1, 2]  [1][2]  [Passage 1]  [source 2]  (markers models write for "cite passage n")
+_MARKER = re.compile(r"\[\s*(?:passages?|sources?|docs?|documents?)?\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.IGNORECASE)
+# a sentence ends at . ! or ? (with closing quotes and glued markers: "in 2019.[1]") before a capital, digit or [
+_SENT_END = re.compile(r"([.!?][\"'”’)]*(?:\[[^\]\n]*\])*)\s+(?=[\[A-Z0-9\"'“‘(])")
+_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Inc|Ltd|Co|Jr|Sr|vs|etc|e\.g|i\.e|No|Fig|approx)|\b[A-Z])\.$")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One sentence of a generated answer with the passage numbers it cites (as written, given or not)."""
+
+    text: str  # the sentence without its citation markers
+    cited: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A claim checked against the passages it cites."""
+
+    text: str
+    cited: tuple[int, ...]  # cited passages that were given (1-based)
+    removed: tuple[int, ...]  # cited numbers that name no given passage
+    support: float  # share of the claim's content words found in the cited passages
+    missing_numbers: tuple[str, ...]  # numbers of the claim that no cited passage contains
+    verified: bool
+    reason: str  # why it was not verified; "" when it was
+
+
+def clean_output(raw: str) -> str:
+    """The model's answer without reasoning blocks (<think>...</think>) and surrounding space."""
+    return _THINK.sub("", raw).strip()
+
+
+def is_abstention(text: str) -> bool:
+    """True when the model answered with the abstention phrase (alone, or as its first words)."""
+    norm = " ".join(re.sub(r"[^\w\s]", " ", clean_output(text)).upper().split())
+    return norm.startswith(ABSTAIN_PHRASE) or norm.startswith("NOT IN THE DOCUMENTS")
+
+
+def markers(text: str) -> tuple[int, ...]:
+    """Passage numbers cited in a piece of text, in order, without repeats."""
+    nums = (int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,;]", m.group(1)))
+    return tuple(dict.fromkeys(nums))
+
+
+def _strip_markers(text: str) -> str:
+    text = _MARKER.sub(" ", text)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return " ".join(text.split()).strip()
+
+
+def _sentences(line: str) -> list[str]:
+    out, start = [], 0
+    for m in _SENT_END.finditer(line):
+        head = line[start : m.end(1)]
+        if _ABBREV.search(head.rstrip("\"'”’)")):
+            continue  # "Dr. Vik", "J. Smith": not a sentence end
+        out.append(head.strip())
+        start = m.end()
+    out.append(line[start:].strip())
+    return [p for p in out if p]
+
+
+def split_claims(text: str) -> list[Claim]:
+    """Sentences with their citations.
+
+    Markers after a sentence's end ("... in 2019. [1]") belong to that sentence when the answer uses that
+    style (it ends with a marker); otherwise a leading marker ("[1] Ada Park wrote ...") belongs to the
+    sentence it starts.
+    """
+    text = clean_output(text)
+    pieces: list[str] = []
+    for line in text.splitlines():
+        line = _BULLET.sub("", line).strip()
+        if line:
+            pieces += _sentences(line)
+    # trailing style: some piece is markers only, e.g. "Foo. [1]" split into "Foo." and "[1]"
+    trailing = any(not _strip_markers(p) for p in pieces[1:])
+    claims: list[tuple[str, list[int]]] = []
+    for p in pieces:
+        lead = re.match(rf"^(?:{_MARKER.pattern}\s*)+", p, re.IGNORECASE)
+        body = p
+        if trailing and lead and claims:
+            claims[-1][1].extend(markers(lead.group(0)))
+            body = p[lead.end() :]
+        words = _strip_markers(body)
+        if not words:
+            if claims:
+                claims[-1][1].extend(markers(body))
+            continue
+        claims.append((words, list(markers(body))))
+    return [Claim(t, tuple(dict.fromkeys(c))) for t, c in claims if t.upper().strip(" .") != ABSTAIN_PHRASE]
+
+
+def numbers(text: str, *, words: bool = False) -> set[str]:
+    """Numbers in a text, digit groups joined ("400,000" -> "400000"); with words=True also "ten" -> "10"."""
+    out = {re.sub(r",(?=\d{3}\b)", "", m.group(0)) for m in _NUMBER.finditer(text)}
+    if words:
+        out |= {_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS}
+    return out
+
+
+def support(claim: str, evidence: str) -> float:
+    """Share of the claim's distinct content words (stemmed) that occur in the evidence; 0 for no content."""
+    mine = set(terms(claim))
+    if not mine:
+        return 0.0
+    return len(mine & set(terms(evidence))) / len(mine)
+
+
+def check(claim: Claim, passages: Sequence[str], *, threshold: float = SUPPORT_THRESHOLD) -> Verdict:
+    """Verify one claim against the given passages (passage n is passages[n - 1])."""
+    given = tuple(n for n in claim.cited if 1 <= n <= len(passages))
+    removed = tuple(n for n in claim.cited if n not in given)
+    evidence = "\n".join(passages[n - 1] for n in given)
+    score = support(claim.text, evidence) if given else 0.0
+    missing = tuple(sorted(numbers(claim.text) - numbers(evidence, words=True)))
+    if not given:
+        reason = "cites no given passage" if removed else "cites nothing"
+    elif missing:
+        reason = f"number {', '.join(missing)} is not in {_refs(given)}"
+    elif score < threshold:
+        reason = f"support {score:.2f} < {threshold} in {_refs(given)}"
+    else:
+        reason = ""
+    return Verdict(claim.text, given, removed, round(score, 4), missing, not reason, reason)
+
+
+def _refs(ns: Sequence[int]) -> str:
+    return "".join(f"[{n}]" for n in ns)
+
+
+def verify(text: str, passages: Sequence[str], *, threshold: float = SUPPORT_THRESHOLD) -> list[Verdict]:
+    """Every sentence of a generated answer, checked; the caller keeps the verified ones."""
+    return [check(c, passages, threshold=threshold) for c in split_claims(text)]
+
+
+def best_span(claim: str, sentences: Sequence[str], *, max_sentences: int = 2) -> tuple[int, int]:
+    """The run of consecutive sentences (at most max_sentences) that best supports a claim: (first, last+1).
+
+    Most of the claim's words win; among equals, fewer sentences, then the earliest.
+    """
+    mine = set(terms(claim)) | numbers(claim)
+    sets = [set(terms(s)) | numbers(s, words=True) for s in sentences]
+    best, best_key = (0, 1), (-1, 0, 0)
+    for i in range(len(sentences)):
+        covered: set[str] = set()
+        for j in range(i, min(len(sentences), i + max_sentences)):
+            covered |= sets[j] & mine
+            key = (len(covered), -(j - i), -i)
+            if key > best_key:
+                best, best_key = (i, j + 1), key
+    return best
