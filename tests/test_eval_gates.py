@@ -1,0 +1,42 @@
+"""Quality gates: qa eval on both known-answer sets with the real model; CI fails below evals/gates.json."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from qa import Settings
+from qa.evaluate import main as run_eval
+
+ROOT = Path(__file__).parent.parent
+GATES = json.loads((ROOT / "evals" / "gates.json").read_text())
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", ["docs", "seeds"])
+def test_quality_stays_above_the_gates(name, tmp_path):
+    gate = GATES[name]
+    docs = (ROOT / gate["docs"]).resolve()
+    if not docs.is_dir():
+        pytest.skip(f"{docs} is not here")
+    summary = run_eval(ROOT / "evals" / f"{name}.jsonl", settings=Settings(docs=docs), json_out=tmp_path / "eval.json")
+    overall = dict(summary["overall"])
+    overall["offtopic_abstention"] = summary["by_kind"]["unanswerable_offtopic"]["abstention_recall"]
+    failures = [f"{k} {overall[k]} < {v}" for k, v in gate["min"].items() if overall[k] < v]
+    failures += [f"{k} {overall[k]} > {v}" for k, v in gate["max"].items() if overall[k] > v]
+    assert not failures, f"{name}: " + "; ".join(failures)
+    # the JSON record carries every question with its citations and passages
+    records = json.loads((tmp_path / "eval.json").read_text())["records"]
+    assert len(records) == overall["n"] and all("citations" in r and "passages" in r for r in records)
+
+
+def test_html_report_lists_failures_first_and_plots_the_threshold(tmp_path):
+    out = tmp_path / "report.html"
+    run_eval(ROOT / "evals" / "docs.jsonl", settings=Settings(docs=ROOT / "docs"), html_out=out, limit=40, sweep=True)
+    html = out.read_text()
+    fails = [m.start() for m in re.finditer(r"FAIL <b>", html)]
+    oks = [m.start() for m in re.finditer(r"ok <b>", html)]
+    assert fails and oks and max(fails) < min(oks)  # failures come first
+    assert "<svg" in html and "threshold" in html
