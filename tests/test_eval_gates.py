@@ -32,11 +32,19 @@ def test_quality_stays_above_the_gates(name, tmp_path):
     assert len(records) == overall["n"] and all("citations" in r and "passages" in r for r in records)
 
 
-def test_html_report_lists_failures_first_and_plots_the_threshold(tmp_path):
+def test_html_report_lists_failures_first_and_plots_the_threshold(tmp_path, kb_dir):
+    questions = tmp_path / "set.jsonl"
+    rows = [
+        {"id": "q1", "question": "Who designed Driftwood?", "answers": ["Tomas Vik"], "kind": "lookup"},
+        {"id": "q2", "question": "Who designed Driftwood?", "answers": ["a gold string no answer contains"], "kind": "lookup"},
+        {"id": "q3", "question": "What is the best recipe for chocolate cake?", "answers": [], "kind": "unanswerable_offtopic"},
+    ]
+    questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "report.html"
-    run_eval(ROOT / "evals" / "docs.jsonl", settings=Settings(docs=ROOT / "docs"), html_out=out, limit=40, sweep=True)
+    summary = run_eval(questions, settings=Settings(docs=kb_dir), html_out=out, sweep=True)
+    assert summary["overall"]["answer_accuracy"] == 0.5 and summary["overall"]["abstention_recall"] == 1.0
     html = out.read_text()
     fails = [m.start() for m in re.finditer(r"FAIL <b>", html)]
     oks = [m.start() for m in re.finditer(r"ok <b>", html)]
-    assert fails and oks and max(fails) < min(oks)  # failures come first
+    assert len(fails) == 1 and len(oks) == 2 and max(fails) < min(oks)  # failures come first
     assert "<svg" in html and "threshold" in html
