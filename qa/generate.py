@@ -39,13 +39,26 @@ UNVERIFIED_TEXT = (
     "The closest passages are shown below."
 )
 SYSTEM_PROMPT = (
-    "You answer questions using only the numbered passages you are given. "
-    "Write one to three short sentences. End every sentence with the number of the passage it comes from, "
-    "like [1]. Copy names, numbers and dates exactly as the passage writes them. "
-    f"If the passages do not answer the question, write only: {ABSTAIN_PHRASE}"
+    "Answer the question in one or two short sentences using only the numbered passages. "
+    "End each sentence with the number of the passage it comes from in brackets, for example: Mira Holm founded it [2]. "
+    f"If the passages do not contain the answer, write only: {ABSTAIN_PHRASE}"
+)
+# One worked example of each outcome, as earlier chat turns: small models copy a format far better than they
+# follow a description of it (SmolLM2-135M cited 0 of 30 answers without them, 3 to 6 with them). The names are
+# invented; if a model copies one into an answer, verification drops that sentence (it is in no given passage).
+REMINDER = "\n(End your sentence with the passage number, like [1].)"
+_DEMO_PASSAGES = (
+    "[1] Harbour bakery > History: The Harbour bakery opened in 1998 in a former boathouse.\n\n"
+    "[2] Harbour bakery > People: Mira Holm founded the bakery. She still bakes the rye bread every morning."
+)
+DEMO_TURNS = (  # the answered example comes last: small models lean towards repeating the last reply's form
+    {"role": "user", "content": f"Passages:\n{_DEMO_PASSAGES}\n\nQuestion: How many loaves does the bakery sell each day?{REMINDER}"},
+    {"role": "assistant", "content": ABSTAIN_PHRASE},
+    {"role": "user", "content": f"Passages:\n{_DEMO_PASSAGES}\n\nQuestion: When did the Harbour bakery open?{REMINDER}"},
+    {"role": "assistant", "content": "The Harbour bakery opened in 1998 [1]."},
 )
 CHARS_PER_TOKEN = 3  # conservative for English prose, so the prompt fits the context window without a tokenizer
-PROMPT_OVERHEAD_TOKENS = 150  # system prompt, question and chat template
+PROMPT_OVERHEAD_TOKENS = 300  # system prompt, worked examples, question and chat template
 
 
 Messages = list[dict[str, str]]
@@ -81,14 +94,14 @@ def evidence_text(p: Passage) -> str:
 
 
 def build_messages(question: str, passages: Sequence[Passage], settings: Settings) -> Messages:
-    """Chat messages: instructions, then the numbered passages (heading path + text) and the question."""
+    """Chat messages: instructions, two worked examples, then the numbered passages (heading: text) and the question."""
     limit = (settings.llm_context - settings.llm_max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN
     blocks = []
     for n, p in enumerate(passages, 1):
         text = " ".join(p.chunk.text.split())
         blocks.append(f"[{n}] {p.chunk.section}: {text}"[:limit])
-    user = "Passages:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    user = "Passages:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}{REMINDER}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *DEMO_TURNS, {"role": "user", "content": user}]
 
 
 # --- generators --------------------------------------------------------------------------------

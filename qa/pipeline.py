@@ -13,7 +13,7 @@ from pathlib import Path
 from qa import store
 from qa.answer import extractive
 from qa.chunk import chunk_document
-from qa.embed import load_embedder, model_version
+from qa.embed import load_embedder, load_query_encoder, model_version
 from qa.errors import GeneratorError, IndexMissingError, InputError
 from qa.load import SourceFile, content_hash, load_file, scan
 from qa.query import parse
@@ -164,7 +164,7 @@ def stream_answer(
     settings = settings or Settings()
     query = parse(question, history=history, max_chars=settings.max_question_chars)
     index = index or default_index(settings)
-    embedder = load_embedder(index.model)
+    embedder = load_query_encoder(index.model, settings.query_backend)
     retrieval = retrieve(query, index, embedder, settings)
     t1 = time.perf_counter()
     result = extractive(retrieval, index, settings)

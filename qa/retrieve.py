@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 
-from qa.embed import Embedder
+from qa.embed import Embedder, OnnxQueryEncoder
 from qa.errors import ModelError
 from qa.query import Query
 from qa.settings import Settings
@@ -51,7 +51,7 @@ def idf_overlap(q_terms: tuple[str, ...], idf: dict[str, float], s_terms: frozen
     return sum(idf[t] for t in q_terms if t in s_terms) / total if total else 0.0
 
 
-def retrieve(query: Query, index: Index, embedder: Embedder, settings: Settings) -> Retrieval:
+def retrieve(query: Query, index: Index, embedder: Embedder | OnnxQueryEncoder, settings: Settings) -> Retrieval:
     """Candidates from both searches, fused, then reranked; timings per stage in ms."""
     from qa.text import terms as analyse
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per model call when indexing.")
     index_threads: int = Field(0, ge=0, description="Torch threads while indexing; 0 = all cores.")
     query_threads: int = Field(1, ge=1, description="Torch threads for one query (1 avoids 0.5 s stalls on 2 cores).")
+    query_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="Question encoder: onnx (int8 copy of MiniLM, no torch: fast start), torch, or auto."
+    )
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto", description="FAISS index: flat (exact), hnsw or ivf (IVF-SQ8); auto picks by corpus size."
     )

@@ -24,9 +24,10 @@ SUPPORT_THRESHOLD = 0.75
 _MARKER = re.compile(r"\[\s*(?:passages?|sources?|docs?|documents?)?\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.IGNORECASE)
 # a sentence ends at . ! or ? (with closing quotes and glued markers: "in 2019.[1]") before a capital, digit or [
 _SENT_END = re.compile(r"([.!?][\"'”’)]*(?:\[[^\]\n]*\])*)\s+(?=[\[A-Z0-9\"'“‘(])")
-_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Inc|Ltd|Co|Jr|Sr|vs|etc|e\.g|i\.e|No|Fig|approx)|\b[A-Z])\.$")
+_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Inc|Ltd|Co|Jr|Sr|vs|etc|e\.g|i\.e|No|Fig|approx|p|pp)|\b[A-Z])\.$")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_DIGIT_GROUP = re.compile(r"(?<=\d),(?=\d{3}\b)")  # the comma in 400,000
 _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
@@ -126,18 +127,22 @@ def split_claims(text: str) -> list[Claim]:
 
 def numbers(text: str, *, words: bool = False) -> set[str]:
     """Numbers in a text, digit groups joined ("400,000" -> "400000"); with words=True also "ten" -> "10"."""
-    out = {re.sub(r",(?=\d{3}\b)", "", m.group(0)) for m in _NUMBER.finditer(text)}
+    out = {_DIGIT_GROUP.sub("", m.group(0)) for m in _NUMBER.finditer(text)}
     if words:
         out |= {_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS}
     return out
 
 
+def _content(text: str) -> set[str]:
+    return set(terms(_DIGIT_GROUP.sub("", text)))
+
+
 def support(claim: str, evidence: str) -> float:
-    """Share of the claim's distinct content words (stemmed) that occur in the evidence; 0 for no content."""
-    mine = set(terms(claim))
+    """Share of the claim's distinct content words (stemmed) and numbers that occur in the evidence; 0 for none."""
+    mine = _content(claim)
     if not mine:
         return 0.0
-    return len(mine & set(terms(evidence))) / len(mine)
+    return len(mine & (_content(evidence) | numbers(evidence, words=True))) / len(mine)
 
 
 def check(claim: Claim, passages: Sequence[str], *, threshold: float = SUPPORT_THRESHOLD) -> Verdict:
@@ -145,8 +150,14 @@ def check(claim: Claim, passages: Sequence[str], *, threshold: float = SUPPORT_T
     given = tuple(n for n in claim.cited if 1 <= n <= len(passages))
     removed = tuple(n for n in claim.cited if n not in given)
     evidence = "\n".join(passages[n - 1] for n in given)
-    score = support(claim.text, evidence) if given else 0.0
-    missing = tuple(sorted(numbers(claim.text) - numbers(evidence, words=True)))
+    text = claim.text
+    for n in given:  # small models open with the passage's heading line ("Driftwood > Performance: ..."); drop it
+        head = passages[n - 1].split("\n", 1)[0].strip()
+        if head and text.startswith(head + ":") and text[len(head) + 1 :].strip():
+            text = text[len(head) + 1 :].strip()
+            break
+    score = support(text, evidence) if given else 0.0
+    missing = tuple(sorted(numbers(text) - numbers(evidence, words=True)))
     if not given:
         reason = "cites no given passage" if removed else "cites nothing"
     elif missing:
@@ -155,7 +166,7 @@ def check(claim: Claim, passages: Sequence[str], *, threshold: float = SUPPORT_T
         reason = f"support {score:.2f} < {threshold} in {_refs(given)}"
     else:
         reason = ""
-    return Verdict(claim.text, given, removed, round(score, 4), missing, not reason, reason)
+    return Verdict(text, given, removed, round(score, 4), missing, not reason, reason)
 
 
 def _refs(ns: Sequence[int]) -> str:
@@ -170,16 +181,17 @@ def verify(text: str, passages: Sequence[str], *, threshold: float = SUPPORT_THR
 def best_span(claim: str, sentences: Sequence[str], *, max_sentences: int = 2) -> tuple[int, int]:
     """The run of consecutive sentences (at most max_sentences) that best supports a claim: (first, last+1).
 
-    Most of the claim's words win; among equals, fewer sentences, then the earliest.
+    Most of the claim's words win, each extra sentence costing 1.5 words (it must add two of the claim's words
+    to be quoted too); among equals, the earliest.
     """
-    mine = set(terms(claim)) | numbers(claim)
-    sets = [set(terms(s)) | numbers(s, words=True) for s in sentences]
-    best, best_key = (0, 1), (-1, 0, 0)
+    mine = _content(claim)
+    sets = [_content(s) | numbers(s, words=True) for s in sentences]
+    best, best_key = (0, 1), (-1.0, 0)
     for i in range(len(sentences)):
         covered: set[str] = set()
         for j in range(i, min(len(sentences), i + max_sentences)):
             covered |= sets[j] & mine
-            key = (len(covered), -(j - i), -i)
+            key = (len(covered) - 1.5 * (j - i), -i)
             if key > best_key:
                 best, best_key = (i, j + 1), key
     return best

@@ -14,12 +14,13 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from qa.errors import IndexMissingError, InputError, QAError
-from qa.pipeline import build_index, open_index, stream_answer
+from qa.pipeline import answer, build_index, open_index, stream_answer
 from qa.present import answer_dict
 from qa.settings import Settings
 from qa.store import Index
@@ -34,11 +35,15 @@ EXAMPLES = [
     ("Who introduced gVisor at KubeCon EU 2018?", "gvisor.md"),
     ("What is CRI-O?", "cri-o-and-oci.md"),
     ("What does a service mesh do?", "service-meshes.md"),
-    ("Where was KubeCon EU 2018 held?", "kubecon-eu-2018-copenhagen.md"),
     ("What are the CNCF maturity levels?", "cncf-maturity-levels.md"),
+    ("What is Istio?", "istio.md"),
 ]
 DOC_VIEW_CHARS = 200_000  # a longer document is shown as this much text around the cited span
 MAX_TURNS_SHOWN = 20  # the sources panel keeps the evidence of this many recent answers
+# Streamed text is sent at most this often: an LLM's words still flow, while an extractive answer (ready at
+# once) arrives in one piece. Sent word by word, it took 285 ms from Enter to the full answer instead of about
+# 100 (median of 20 questions over docs/, benchmarks/web_latency.py).
+STREAM_EVERY_S = 0.05
 
 CSS = """
 .qa-note{font-size:.85em;opacity:.7;font-style:italic;margin-bottom:.35em}
@@ -195,7 +200,8 @@ def turn_html(a: Answer, turn: int, *, show_scores: bool = False) -> str:
         if chunk is None:  # a quote outside the returned passages: show the quote itself
             chunk = Chunk(c.chunk_id, c.source, "", c.section, c.start, c.end, c.quote)
         cited.add(chunk.id)
-        out.append(card_html(f"qa-t{turn}-c{c.n}", f"[{c.n}]", chunk, (c.start, c.end), _score(p, show_scores, c.score)))
+        score = _score(p, show_scores, c.score)
+        out.append(card_html(f"qa-t{turn}-c{c.n}", f"[{c.n}]", chunk, (c.start, c.end), score))
     rest = [p for p in a.passages if p.chunk.id not in cited]
     if rest:
         cards = "".join(
@@ -213,7 +219,8 @@ def sources_html(turns: list[Answer], *, show_scores: bool = False) -> str:
     latest_n, latest = shown[-1]
     out = [turn_html(latest, latest_n, show_scores=show_scores)]
     for n, a in reversed(shown[:-1]):
-        out.append(f"<details><summary>Q{n}: {esc(a.question)}</summary>{turn_html(a, n, show_scores=show_scores)}</details>")
+        body = turn_html(a, n, show_scores=show_scores)
+        out.append(f"<details><summary>Q{n}: {esc(a.question)}</summary>{body}</details>")
     return "".join(out)
 
 
@@ -243,7 +250,9 @@ def status_html(index: Index | None, problem: str = "") -> str:
         built = dt.datetime.fromisoformat(index.built_at).strftime("%Y-%m-%d %H:%M UTC")
     except ValueError:
         built = index.built_at
-    docs = "".join(f"<li>{esc(s)} <span class='qa-sec'>({esc(t)}, {n:,} chars)</span></li>" for s, t, n in index.documents()[:500])
+    docs = "".join(
+        f"<li>{esc(s)} <span class='qa-sec'>({esc(t)}, {n:,} chars)</span></li>" for s, t, n in index.documents()[:500]
+    )
     return (
         f'<div class="qa-status"><b>{index.n_documents}</b> documents · <b>{index.n_chunks}</b> chunks · '
         f"model {esc(index.model)} · built {esc(built)}"
@@ -318,14 +327,15 @@ class Library:
         try:
             if docs.is_dir():
                 self.update()
-            else:
-                self.index = open_index(settings=settings)
-        except InputError as e:  # an empty folder: serve anyway, documents can be uploaded
+        except InputError as e:  # e.g. an empty folder: serve anyway, documents can be uploaded
             self.problem = str(e)
-        except IndexMissingError as e:
-            raise IndexMissingError(f"no folder {docs} and {e}") from None
-        if self.index is None and not self.problem:
-            self.problem = f"no documents in {docs}"
+        if self.index is None:  # no folder, or it could not be indexed now: serve the last index if there is one
+            try:
+                self.index = open_index(settings=settings)
+            except IndexMissingError as e:
+                if not docs.is_dir():
+                    raise IndexMissingError(f"no folder {docs} and {e}") from None
+                self.problem = self.problem or f"no documents in {docs}"
 
     def current(self) -> Index:
         if self.index is None:
@@ -351,7 +361,7 @@ class Library:
 # --- the app ------------------------------------------------------------------------------------
 
 
-def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN201 (gr.Blocks; gradio imported lazily)
+def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN201 (a gr.Blocks; gradio loads lazily)
     """The chat UI and the `/ask` API over settings.docs (indexed or updated first unless a Library is given)."""
     import gradio as gr
 
@@ -363,7 +373,7 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
         if isinstance(e, QAError):
             return gr.Error(str(e), print_exception=False)
         log.exception("web request failed")
-        return gr.Error(f"unexpected error ({type(e).__name__}); the details are in the server log", print_exception=False)
+        return gr.Error(f"unexpected error ({type(e).__name__}); details are in the server log", print_exception=False)
 
     def per_session(top_k: float, threshold: float, generator: str) -> Settings:
         gen = generator if generator in gens else "extractive"
@@ -380,20 +390,24 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
             yield chat, question, turns, gr.skip(), gr.skip()
             return
         n = len(turns) + 1
-        chat += [{"role": "user", "content": f"<div class=\"qa-q\">{esc(' '.join(question.split()))}</div>"}, {"role": "assistant", "content": ""}]
+        asked = f'<div class="qa-q">{esc(" ".join(question.split()))}</div>'
+        chat += [{"role": "user", "content": asked}, {"role": "assistant", "content": ""}]
         yield chat, "", turns, gr.skip(), gr.skip()
         text, final = "", None
         try:
-            stream = stream_answer(
-                question, index=lib.current(), settings=per_session(top_k, threshold, generator), history=[t.question for t in turns]
-            )
+            session = per_session(top_k, threshold, generator)
+            history = [t.question for t in turns]
+            stream = stream_answer(question, index=lib.current(), settings=session, history=history)
+            last = 0.0
             for item in stream:
                 if isinstance(item, Answer):
                     final = item
                 else:
                     text += item
-                    chat[-1] = {"role": "assistant", "content": chat_message(None, text, n)}
-                    yield chat, "", turns, gr.skip(), gr.skip()
+                    if time.monotonic() - last >= STREAM_EVERY_S:
+                        last = time.monotonic()
+                        chat[-1] = {"role": "assistant", "content": chat_message(None, text, n)}
+                        yield chat, "", turns, gr.skip(), gr.skip()
         except Exception as e:  # noqa: BLE001 (every failure becomes one message in the UI)
             err = fail(e)
             gr.Warning(err.message)
@@ -442,14 +456,16 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
         r = idx.build_report
         what = "rebuilt" if rebuild else "updated"
         if r is not None and not rebuild:
-            what = "already up to date" if r.up_to_date else f"updated: {len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} removed"
+            changes = f"{len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} removed"
+            what = "already up to date" if r.up_to_date else f"updated: {changes}"
         return status_html(idx), f"Index {what}: {idx.n_documents} documents, {idx.n_chunks} chunks."
 
     def add_documents(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
         saved, refused = [], []
+        folder = Path(settings.docs).expanduser()
         for f in files or []:
-            try:
-                saved.append(save_upload(f, Path(f).name, Path(settings.docs).expanduser(), max_mb=settings.upload_max_mb).name)
+            try:  # Gradio keeps the uploaded file's own name as the last part of its temporary path
+                saved.append(save_upload(f, Path(f).name, folder, max_mb=settings.upload_max_mb).name)
             except (QAError, OSError) as e:
                 refused.append(str(e))
         for r in refused:
@@ -472,7 +488,7 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
         """Answer a question from the documents: the answer text, citations (source, section, offsets, quote),
         passages and timings, as `qa ask --json` prints them. `history` holds earlier questions for follow-ups."""
         try:
-            return answer_dict(_final(stream_answer(question, index=lib.current(), settings=settings, history=history or [])))
+            return answer_dict(answer(question, index=lib.current(), settings=settings, history=history or []))
         except Exception as e:  # noqa: BLE001
             raise fail(e) from None
 
@@ -490,11 +506,11 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
                     latex_delimiters=[],
                     buttons=["copy", "copy_all"],
                     examples=[{"text": q} for q in examples_for(first)] or None,
-                    placeholder="Ask a question about the documents. Answers quote them, with [n] links to the sources.",
+                    placeholder="Ask a question about the documents. Answers quote them, with [n] links to sources.",
                 )
                 with gr.Row():
                     box = gr.Textbox(
-                        placeholder="Ask a question and press Enter", show_label=False, scale=8, elem_id="qa-question", autofocus=True
+                        placeholder="Ask a question and press Enter", show_label=False, scale=8, elem_id="qa-question"
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                 with gr.Row():
@@ -503,9 +519,13 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
                     clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
                 with gr.Accordion("Settings (this session)", open=False):
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages retrieved (top_k)")
-                    threshold = gr.Slider(0, 1, value=settings.abstain_threshold, step=0.01, label="Abstain below confidence")
+                    threshold = gr.Slider(
+                        0, 1, value=settings.abstain_threshold, step=0.01, label="Abstain below confidence"
+                    )
                     show = gr.Checkbox(False, label="Show retrieval scores")
-                    generator = gr.Dropdown(gens, value=settings.generator, label="Answer generator", visible=len(gens) > 1)
+                    generator = gr.Dropdown(
+                        gens, value=settings.generator, label="Answer generator", visible=len(gens) > 1
+                    )
                 with gr.Accordion("Documents", open=False):
                     upload = gr.File(
                         label=f"Add documents ({', '.join(UPLOAD_TYPES)}; up to {settings.upload_max_mb:g} MB each)",
@@ -516,7 +536,9 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
                     rebuild_btn = gr.Button("Rebuild index", size="sm", elem_id="qa-rebuild")
                     index_msg = gr.Markdown(elem_id="qa-index-msg")
             with gr.Column(scale=2):
-                sources = gr.HTML(sources_html([]), js_on_load=SOURCES_JS, elem_id="qa-sources", max_height=620, padding=True)
+                sources = gr.HTML(
+                    sources_html([]), js_on_load=SOURCES_JS, elem_id="qa-sources", max_height=620, padding=True
+                )
                 document = gr.HTML("", js_on_load=DOC_JS, elem_id="qa-document", max_height=520, padding=True)
 
         inputs = [box, chat, turns, top_k, threshold, show, generator]
@@ -532,20 +554,13 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
         good.click(lambda t: rate(t, "helpful"), turns, None, api_visibility="private")
         bad.click(lambda t: rate(t, "wrong"), turns, None, api_visibility="private")
         chat.like(like, turns, None, api_visibility="private")
-        clear.click(lambda: ([], [], sources_html([]), ""), None, [chat, turns, sources, document], api_visibility="private")
-        chat.clear(lambda: ([], sources_html([]), ""), None, [turns, sources, document], api_visibility="private")
+        empty = sources_html([])
+        clear.click(lambda: ([], [], empty, ""), None, [chat, turns, sources, document], api_visibility="private")
+        chat.clear(lambda: ([], empty, ""), None, [turns, sources, document], api_visibility="private")
         upload.upload(add_documents, upload, [status, index_msg, upload], api_visibility="private")
         rebuild_btn.click(rebuild, None, [status, index_msg], api_visibility="private")
         gr.api(ask, api_name="ask", concurrency_limit=4)
     return app
-
-
-def _final(stream: Iterator[str | Answer]) -> Answer:
-    final = None
-    for item in stream:
-        final = item
-    assert isinstance(final, Answer)
-    return final
 
 
 def launch_options(settings: Settings) -> dict[str, Any]:
@@ -570,7 +585,13 @@ def serve(settings: Settings, auth: tuple[str, str] | None = None, *, block: boo
 
     With block=False it returns the running app at once (tests); app.local_url is its address.
     """
-    app = build_app(settings)
+    lib = Library(settings)
+    if lib.index is not None:
+        idx = lib.index
+        log.info("serving %d documents, %d chunks (index %s)", idx.n_documents, idx.n_chunks, idx.root)
+    else:
+        log.warning("%s; add documents from the web page", lib.problem)
+    app = build_app(settings, lib)
     app.queue(default_concurrency_limit=1)
     app.launch(
         server_name=settings.host,
