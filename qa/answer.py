@@ -22,7 +22,8 @@ ANSWER_PASSAGES = 8  # sentences are chosen from this many top passages
 W_OV, W_CUE, W_PRIOR = 0.5, 0.15, 0.3
 # second sentence bonus: question words the first lacks, bridge words, adjacency; it must be within the margin
 W_GAIN, W_BRIDGE, W_ADJ, W_ANTECEDENT, SECOND_MARGIN, SECOND_POOL = 1.0, 0.3, 0.05, 0.4, 0.25, 40
-ABSTAIN_TEXT = "The documents don't say. The closest passages are shown below, but none of them answers the question."
+TYPE_PENALTY = 0.25
+ABSTAIN_TEXT = "The documents don't say: none of the closest passages answers this question."
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
 _CUES = {
@@ -125,6 +126,8 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
             if first.words + c.words > max_words:
                 continue
         tc = _terms_of(c)
+        if len(tc & t1) > 0.6 * len(tc | t1):
+            continue  # the same fact again, e.g. from another page
         gain = sum(idf.get(t, 0.0) for t in (q_terms & tc) - t1) / q_total
         bridged = sum(idf.get(t, 0.0) for t in bridge & tc) / b_total
         cue_gain = max(0.0, cue(query.kind, _text_of(c), query.text) - cue1)
@@ -203,12 +206,14 @@ def _merge_adjacent(chosen: list[Candidate]) -> list[Candidate]:
     return [Candidate(a.passage, a.start, b.end, max(a.score, b.score), max(a.cosine, b.cosine), max(a.overlap, b.overlap), a.words + b.words)]
 
 
-def confidence(retrieval: Retrieval, cands: list[Candidate]) -> float:
+def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candidate] = ()) -> float:  # type: ignore[assignment]
     """How sure we are that the passages answer the question.
 
     The mean of the best sentence cosine and the share of the question's (idf-weighted) words the top passage
     covers; capped at cosine + 0.12, because an off-topic question can share common words with the corpus
     ("create a virtual environment") while no sentence means anything close to it (cosine < 0.3).
+    A question that asks for a number or a date whose chosen answer holds none loses TYPE_PENALTY: the
+    passages are about the right thing but do not say what was asked (a near-miss).
     """
     if not cands or not retrieval.passages:
         return 0.0
@@ -218,7 +223,11 @@ def confidence(retrieval: Retrieval, cands: list[Candidate]) -> float:
     q = retrieval.query.terms
     total = sum(retrieval.idf.get(t, 0.0) for t in q)
     coverage = sum(retrieval.idf.get(t, 0.0) for t in q if t in covered) / total if total else 0.0
-    return min(0.5 * best_cos + 0.5 * coverage, best_cos + 0.12)
+    conf = min(0.5 * best_cos + 0.5 * coverage, best_cos + 0.12)
+    kind = retrieval.query.kind
+    if chosen and kind in ("number", "time") and not any(cue(kind, _text_of(c), retrieval.query.text) for c in chosen):
+        conf -= TYPE_PENALTY
+    return conf
 
 
 def cite(index: Index, n: int, chunk: Chunk, start: int, end: int, score: float) -> Citation | None:
@@ -233,7 +242,8 @@ def cite(index: Index, n: int, chunk: Chunk, start: int, end: int, score: float)
 def extractive(retrieval: Retrieval, index: Index, settings: Settings) -> Answer:
     """The default answer: quoted sentences with [n] markers, or an abstention with the closest passages."""
     cands = candidates(retrieval)
-    conf = confidence(retrieval, cands)
+    chosen = _merge_adjacent(choose(cands, retrieval, index, settings.max_answer_words)) if cands else []
+    conf = confidence(retrieval, cands, chosen)
     passages = retrieval.passages[: settings.top_k]
     common = dict(
         question=retrieval.query.original,
@@ -246,7 +256,6 @@ def extractive(retrieval: Retrieval, index: Index, settings: Settings) -> Answer
     )
     if not cands or conf < settings.abstain_threshold:
         return Answer(text=ABSTAIN_TEXT, abstained=True, citations=(), **common)  # type: ignore[arg-type]
-    chosen = _merge_adjacent(choose(cands, retrieval, index, settings.max_answer_words))
     citations, parts, sentences = [], [], []
     for c in chosen:
         cit = cite(index, len(citations) + 1, c.passage.chunk, c.start, c.end, c.score)

@@ -83,18 +83,20 @@ def resolve_followup(question: str, history: Sequence[str]) -> str:
     return q[0].upper() + q[1:]
 
 
+_KINDS = (
+    ("number", r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b"),
+    ("time", r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b"),
+    ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker|company|organi[sz]ation|foundation|vendor|firm)\b"),
+    ("place", r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b"),
+    ("other", r"\bwhat\b|\bwhich\b|\bwhy\b|\bhow\b"),
+)
+
+
 def answer_kind(question: str) -> str:
-    """The type of answer a question asks for, from its wording (a cue for choosing sentences)."""
+    """The type of answer a question asks for, from its first question phrase ("Who spoke when ..." is a who)."""
     q = question.lower()
-    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b", q):
-        return "number"
-    if re.search(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", q):
-        return "time"
-    if re.search(r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker|company|organi[sz]ation|foundation|vendor|firm)\b", q):
-        return "person"
-    if re.search(r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b", q):
-        return "place"
-    return "other"
+    found = [(m.start(), kind) for kind, pattern in _KINDS for m in [re.search(pattern, q)] if m]
+    return min(found)[1] if found else "other"
 
 
 def parse(question: str, *, history: Sequence[str] = (), max_chars: int = 2000) -> Query:

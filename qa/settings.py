@@ -58,14 +58,16 @@ class Settings(BaseSettings):
 
     # --- answering ----------------------------------------------------------------------------
     abstain_threshold: float = Field(
-        0.42, description="Answers whose confidence is below this abstain (calibrated with qa eval --sweep)."
+        0.40, description="Answers whose confidence is below this abstain (calibrated with qa eval --sweep)."
     )
     max_answer_words: int = Field(50, ge=5, description="Soft limit on the extractive answer's length.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are truncated, with a note.")
 
     # --- optional generator (LLM) -------------------------------------------------------------
     generator: str = Field(
-        "extractive", description="extractive | llama:PATH.gguf | openai:BASE_URL (an OpenAI-compatible server)."
+        "extractive",
+        description="extractive | llama:PATH.gguf | llama:smollm2 (bundled test model) | openai:BASE_URL "
+        "(an OpenAI-compatible server).",
     )
     llm_model: str = Field("", description="Model name sent to an openai: server (empty: the server's first model).")
     llm_api_key: SecretStr | None = Field(

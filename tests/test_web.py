@@ -6,6 +6,7 @@ each test opens its own page (a fresh Gradio session). The last tests need no br
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -21,7 +22,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=2">'
-HOSTILE = f"""# Harbour beacon
+# a document whose name, heading and text all carry markup (a file name may hold < > and quotes on Linux)
+HOSTILE_NAME = 'beacon <img src=y onerror="window.__pwned=4">.md'
+HOSTILE = f"""# Harbour beacon <img src=z onerror="window.__pwned=5">
 
 The harbour beacon {SCRIPT} was repainted red by Mira Holt in 2022.
 Its lamp {IMG} is visible from twelve nautical miles away.
@@ -42,13 +45,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
-    """`qa serve` over a copy of the test corpus (plus beacon.md, the hostile one), on a free local port."""
+    """`qa serve` over a copy of the test corpus (plus the hostile beacon document), on a free local port."""
     from qa.settings import Settings
     from qa.web import serve
 
     tmp = tmp_path_factory.mktemp("web")
     docs = make_kb(tmp / "docs")
-    (docs / "beacon.md").write_text(HOSTILE)
+    (docs / HOSTILE_NAME).write_text(HOSTILE)
     settings = Settings(docs=docs, home=tmp / "home", port=free_port())
     app = serve(settings, block=False)
     yield app.local_url.rstrip("/"), settings
@@ -93,6 +96,10 @@ def ask(page, question: str) -> None:
     )
 
 
+def documents_indexed(page) -> int:
+    return int(re.search(r"(\d+) documents", page.locator("#qa-status").text_content()).group(1))
+
+
 def last_answer(page):
     return page.locator("#qa-chat [data-testid='bot']").last
 
@@ -103,9 +110,9 @@ def last_answer(page):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_first_visit_shows_the_index_status_and_example_questions_to_click(page):
-    status = page.locator("#qa-status")
-    assert "5 documents" in status.text_content()
-    assert "all-MiniLM-L6-v2" in status.text_content()
+    status = page.locator("#qa-status").text_content()
+    assert documents_indexed(page) >= 5  # the test corpus and the beacon (more once a test has uploaded one)
+    assert "chunks" in status and "all-MiniLM-L6-v2" in status and "built" in status
     example = page.get_by_text("What is Driftwood?")
     example.click()
     page.wait_for_selector("#qa-sources .qa-card")
@@ -153,7 +160,8 @@ def test_a_follow_up_question_is_read_against_the_previous_one(page):
     bot = last_answer(page)
     assert "delta encoding" in bot.text_content()
     assert "read as: How does Driftwood compress readings?" in bot.locator(".qa-note").text_content()
-    assert page.locator("#qa-sources details summary", has_text="Q1: Who designed").count() == 1  # earlier evidence folded
+    folded = page.locator("#qa-sources details summary", has_text="Q1: Who designed")  # earlier evidence, folded
+    assert folded.count() == 1
 
 
 @pytest.mark.browser
@@ -201,24 +209,33 @@ def test_feedback_on_an_answer_is_saved_for_the_eval_set(page, web):
     assert record["citations"][0]["source"] == "release-notes.html"
     assert {"source", "section", "start", "end", "quote"} == set(record["citations"][0])
     assert record["time"].endswith("+00:00")
+    page.locator("#qa-chat button[aria-label='Like']").last.click()  # each message's thumbs work the same way
+    page.get_by_text("feedback saved").first.wait_for()
+    assert json.loads(settings.feedback_path().read_text().splitlines()[-1])["rating"] == "helpful"
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_hostile_markup_in_documents_and_questions_is_shown_as_text_never_run(page):
-    question = f"Who repainted the harbour beacon {SCRIPT}{IMG}?"
-    ask(page, question)
+    ask(page, "Who repainted the harbour beacon?")
     assert SCRIPT in last_answer(page).text_content()  # the quote, markup and all, as text
-    assert question in page.locator("#qa-chat [data-testid='user']").last.text_content()
-    card = page.locator("#qa-sources .qa-card").first
-    assert SCRIPT in card.text_content()
+    card = page.locator("#qa-t1-c1")
+    assert card.locator("mark").text_content().startswith(f"The harbour beacon {SCRIPT}")
+    assert IMG in card.text_content()  # the next sentence, outside the marked span
+    assert HOSTILE_NAME in card.text_content() and 'onerror="window.__pwned=5"' in card.text_content()
     card.get_by_text("view document").click()
     page.locator("#qa-doc-mark").wait_for()
-    body = page.locator("#qa-document .qa-doc-body").text_content()
-    assert SCRIPT in body and IMG in body and "${window.__pwned=3}" in body and "{{value}}" in body
+    document = page.locator("#qa-document").text_content()
+    assert HOSTILE_NAME in document and IMG in document
+    assert "{{value}}" in document and "${window.__pwned=3}" in document  # no template evaluation either
+    question = f"Where is the lamp {IMG} visible from? {SCRIPT}"
+    ask(page, question)
+    assert question in page.locator("#qa-chat [data-testid='user']").last.text_content()
+    assert question in page.locator("#qa-sources .qa-panel-title").first.text_content()
+    page.get_by_text("documents in the index").click()  # the file list shows the name as text too
     page.wait_for_timeout(300)  # give any injected handler the chance to fire
     assert page.evaluate("typeof window.__pwned") == "undefined"
-    assert page.locator("#qa-sources img, #qa-document img, #qa-chat .message-content img").count() == 0
+    assert page.locator("#qa-status img, #qa-sources img, #qa-document img, #qa-chat .message-content img").count() == 0
 
 
 @pytest.mark.browser
@@ -227,10 +244,11 @@ def test_an_uploaded_document_is_indexed_and_answers_questions(page, web, tmp_pa
     _, settings = web
     new = tmp_path / "saltmarsh buoy.md"
     new.write_text(UPLOADED)
+    before = documents_indexed(page)
     page.get_by_text("Documents", exact=True).click()
     page.locator("#qa-upload input[type=file]").set_input_files(str(new))
     page.get_by_text("Added saltmarsh buoy.md").wait_for(timeout=60_000)
-    assert "6 documents" in page.locator("#qa-status").text_content()
+    assert documents_indexed(page) == before + 1
     assert (Path(settings.docs) / "saltmarsh buoy.md").read_text() == UPLOADED
     ask(page, "Who designed the Saltmarsh buoy?")
     assert "Ingrid Nes" in last_answer(page).text_content()
@@ -260,7 +278,8 @@ def test_the_ask_endpoint_answers_gradio_client_with_citations(web):
     assert "Tomas Vik" in a["text"] and a["abstained"] is False
     assert a["citations"][0]["source"] == "driftwood.txt"
     assert "Tomas Vik" in a["citations"][0]["quote"]
-    follow = client.predict("And how does it compress readings?", ["Who designed the Driftwood database?"], api_name="/ask")
+    history = ["Who designed the Driftwood database?"]
+    follow = client.predict("And how does it compress readings?", history, api_name="/ask")
     assert "delta encoding" in follow["text"]
     with pytest.raises(AppError, match="question is empty"):
         client.predict("   ", api_name="/ask")
@@ -278,7 +297,9 @@ def upload(tmp_path):
     return src, folder
 
 
-@pytest.mark.parametrize("name", ["../escape.md", "/etc/passwd.md", "..\\x.md", ".hidden.md", "a/../../b.md", "run.sh", "x.md.exe", ""])
+@pytest.mark.parametrize(
+    "name", ["../escape.md", "/etc/passwd.md", "..\\x.md", ".hidden.md", "a/../../b.md", "run.sh", "x.md.exe", ""]
+)
 def test_upload_refuses_names_that_could_escape_or_are_not_documents(upload, name):
     from qa.errors import InputError
     from qa.web import save_upload
@@ -321,3 +342,28 @@ def test_source_cards_escape_document_text_and_mark_only_the_cited_span():
     out = passage_html(chunk, (start, start + len("quoted part")))
     assert "<script>" not in out and "<img" not in out
     assert "&lt;script&gt;" in out and "<mark>quoted part</mark>" in out
+
+
+# --- starting without an index ---------------------------------------------------------------------
+
+
+def test_an_empty_documents_folder_still_serves_and_says_how_to_add_documents(tmp_path):
+    from qa.errors import IndexMissingError
+    from qa.settings import Settings
+    from qa.web import Library, status_html
+
+    (tmp_path / "docs").mkdir()
+    lib = Library(Settings(docs=tmp_path / "docs", home=tmp_path / "home"))
+    assert lib.index is None and "no documents" in lib.problem
+    assert "no index yet" in status_html(lib.index, lib.problem)
+    with pytest.raises(IndexMissingError, match="add documents"):
+        lib.current()
+
+
+def test_a_missing_documents_folder_without_an_index_is_one_clear_error(tmp_path):
+    from qa.errors import IndexMissingError
+    from qa.settings import Settings
+    from qa.web import Library
+
+    with pytest.raises(IndexMissingError, match="no folder"):
+        Library(Settings(docs=tmp_path / "nope", home=tmp_path / "home"))
