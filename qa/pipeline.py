@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa import store
-from qa.answer import extractive
+from qa.extract import extractive
 from qa.chunk import chunk_document
 from qa.embed import load_embedder, load_query_encoder, model_version
 from qa.errors import GeneratorError, IndexMissingError, InputError
@@ -182,8 +182,7 @@ def stream_answer(
             result = replace(result, notes=(*result.notes, f"generator failed ({e}): showing the extractive answer"))
         timings["generate"] = round((time.perf_counter() - t2) * 1e3, 2)
     if not generated:
-        for piece in re.split(r"(?<=\s)", result.text):  # word by word, so every surface streams alike
-            yield piece
+        yield from re.split(r"(?<=\s)", result.text)  # word by word, so every surface streams alike
     timings["total"] = round((time.perf_counter() - t0) * 1e3, 2)
     yield replace(result, timings=timings)
 

@@ -34,7 +34,7 @@ def choose(kind: str, n: int) -> AnnParams:
         nlist = max(1, min(nlist, n // 39 or 1))  # FAISS wants ~39 training points per list
         return AnnParams("ivf", nlist=nlist, nprobe=max(1, min(nlist, max(16, nlist // 32))))
     if kind == "hnsw":
-        return AnnParams("hnsw", m=32, ef_search=96)
+        return AnnParams("hnsw", m=32, ef_search=160)
     return AnnParams("flat")
 
 
