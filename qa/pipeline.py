@@ -18,7 +18,7 @@ from qa.errors import GeneratorError, IndexMissingError, InputError
 from qa.load import SourceFile, content_hash, load_file, scan
 from qa.query import parse
 from qa.retrieve import retrieve
-from qa.settings import Settings
+from qa.settings import Settings, current
 from qa.store import BuildReport, Index
 from qa.types import Answer, Document
 
@@ -38,7 +38,7 @@ def build_index(
 ) -> Index:
     """Index a folder, embedding only what changed since the last build; returns the opened index."""
     t0 = time.perf_counter()
-    settings = settings or Settings()
+    settings = settings or current()
     folder = Path(folder).expanduser()
     root = Path(index_dir).expanduser() if index_dir else settings.index_dir_for(folder)
     files = scan(folder, max_file_mb=settings.max_file_mb)
@@ -126,7 +126,7 @@ def _read(f: SourceFile) -> tuple[Document | None, str]:
 
 def open_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> Index:
     """Open an index (default: the one for settings.docs), checking it matches the settings."""
-    settings = settings or Settings()
+    settings = settings or current()
     root = Path(index_dir).expanduser() if index_dir else settings.index_dir_for(settings.docs)
     return store.open_store(root, settings)
 
@@ -161,7 +161,7 @@ def stream_answer(
     generator fails. A generator's streamed text is provisional; the final Answer holds only verified sentences.
     """
     t0 = time.perf_counter()
-    settings = settings or Settings()
+    settings = settings or current()
     query = parse(question, history=history, max_chars=settings.max_question_chars)
     index = index or default_index(settings)
     embedder = load_query_encoder(index.model, settings.query_backend)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -78,6 +79,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before a generator call gives up.")
     llm_max_tokens: int = Field(200, ge=16, description="Most tokens a generator may write.")
     llm_context: int = Field(2048, ge=512, description="Context window for llama: models.")
+    llm_threads: int = Field(
+        2, ge=1, description="CPU threads for llama: models; 1 on a busy machine (2 spin-waiting threads ran 10x slower)."
+    )
 
     # --- web ----------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address qa serve binds to.")
@@ -116,6 +120,16 @@ class Settings(BaseSettings):
 
     def shape_hash(self) -> str:
         return hashlib.sha1(json.dumps(self.shape(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def current() -> Settings:
+    """Settings from the environment, parsed once per distinct QA_* environment (parsing costs ~4 ms a call)."""
+    return _from_env(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("QA_") or k == "OPENAI_API_KEY")))
+
+
+@lru_cache(maxsize=8)
+def _from_env(_key: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings()
 
 
 def field_docs() -> list[tuple[str, str, str]]:
