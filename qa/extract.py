@@ -30,6 +30,10 @@ _CUES = {
     "time": re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTHS}\b\.?\s+\d|\b\d{{1,2}}\s+{_MONTHS}\b", re.IGNORECASE),
     "number": re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion)s?\b", re.IGNORECASE),
     "person": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z'’-]+)+"),
+    "reason": re.compile(
+        r"\b(because|due to|since|as a result|consequence|reason|so that|in order to|thanks to|caus\w*|lead\w* to|driven by)\b",
+        re.IGNORECASE,
+    ),
     "place": re.compile(r"\b(?:in|at|from|to|near)\s+(?:the\s+)?[A-Z][\w'’-]+"),
 }
 

@@ -88,7 +88,8 @@ _KINDS = (
     ("time", r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b"),
     ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker|company|organi[sz]ation|foundation|vendor|firm)\b"),
     ("place", r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b"),
-    ("other", r"\bwhat\b|\bwhich\b|\bwhy\b|\bhow\b"),
+    ("reason", r"\bwhy\b|\bwhat (is|was) the reason\b|\bfor what reason\b"),
+    ("other", r"\bwhat\b|\bwhich\b|\bhow\b"),
 )
 
 
