@@ -147,7 +147,9 @@ def bench_queries(index_dir: Path, settings: Settings, n: int) -> dict[str, Any]
             per_stage.setdefault(k, []).append(v)
     return {
         "questions": len(qs),
-        "stages_ms": {k: {"p50": round(statistics.median(v), 2), "p95": round(_pct(v, 95), 2)} for k, v in per_stage.items()},
+        "stages_ms": {
+            k: {"p50": round(statistics.median(v), 2), "p95": round(_pct(v, 95), 2)} for k, v in per_stage.items()
+        },
         "serving_rss_mb": round(peak_rss_mb(), 1),
     }
 
@@ -186,7 +188,9 @@ def synthetic_vectors(base: np.ndarray, n: int, *, seed: int = 0, batch: int = 1
         yield v.astype(np.float32)
 
 
-def bench_scale(base: np.ndarray, queries: np.ndarray, n: int, kinds: Sequence[str], work: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+def bench_scale(
+    base: np.ndarray, queries: np.ndarray, n: int, kinds: Sequence[str], work: Path, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
     """Build each index type over n synthetic vectors (streamed through a float16 file) and search it."""
     import faiss
 
@@ -281,9 +285,15 @@ def _index_bytes(index: Any) -> int:
 # --- the command -----------------------------------------------------------------------------
 
 
-def main(settings: Settings, *, scale: Sequence[int] = (), json_out: Path | None = None, n_queries: int = 50, quick: bool = False) -> dict[str, Any]:
+def main(
+    settings: Settings,
+    *,
+    scale: Sequence[int] = (),
+    json_out: Path | None = None,
+    n_queries: int = 50,
+    quick: bool = False,
+) -> dict[str, Any]:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     folder = Path(settings.docs)
@@ -310,15 +320,25 @@ def main(settings: Settings, *, scale: Sequence[int] = (), json_out: Path | None
             from qa.pipeline import open_index
 
             index = open_index(work / "index", settings=settings)
-            base = np.concatenate([np.asarray(index.chunk_vectors, dtype=np.float32), np.asarray(index.sentence_vectors, dtype=np.float32)])
+            base = np.concatenate(
+                [
+                    np.asarray(index.chunk_vectors, dtype=np.float32),
+                    np.asarray(index.sentence_vectors, dtype=np.float32),
+                ]
+            )
             emb = load_embedder(index.model)
             qs = _questions(settings, 200 if not quick else 20)
             queries = emb.encode(qs, threads=settings.index_threads)
-            result["scale"] = {"how": "synthetic: real chunk and sentence vectors of this corpus, mixed in pairs plus Gaussian noise", "rows": []}
+            result["scale"] = {
+                "how": "synthetic: real chunk and sentence vectors of this corpus, mixed in pairs plus Gaussian noise",
+                "rows": [],
+            }
             for n in scale:
                 kinds = ["flat", "ivf", "hnsw"] if n <= 1_000_000 else ["ivf"]
                 console.print(f"[bold]scale[/] {n:,} vectors: {', '.join(kinds)} ...")
-                result["scale"]["rows"] += bench_scale(base, queries, n, kinds, work, lambda m: console.print(m, style="dim"))
+                result["scale"]["rows"] += bench_scale(
+                    base, queries, n, kinds, work, lambda m: console.print(m, style="dim")
+                )
 
     _print(console, result)
     if json_out:
@@ -334,7 +354,19 @@ def _print(console: Any, r: dict[str, Any]) -> None:
     t = Table(title=f"indexing {r['docs']} ({ix['documents']} documents, {ix['chunks']} chunks, {ix['mb']} MB)")
     for c in ("figure", "value"):
         t.add_column(c)
-    for k in ("index_s", "chunks_per_s", "mb_per_s", "texts_per_s_pipeline", "texts_per_s_raw_model", "pipeline_vs_raw", "reindex_unchanged_s", "reindex_unchanged_embedded", "reindex_one_file_s", "reindex_one_file_embedded", "peak_rss_mb"):
+    for k in (
+        "index_s",
+        "chunks_per_s",
+        "mb_per_s",
+        "texts_per_s_pipeline",
+        "texts_per_s_raw_model",
+        "pipeline_vs_raw",
+        "reindex_unchanged_s",
+        "reindex_unchanged_embedded",
+        "reindex_one_file_s",
+        "reindex_one_file_embedded",
+        "peak_rss_mb",
+    ):
         t.add_row(k, str(ix[k]))
     console.print(t)
     q = r["query"]
@@ -345,7 +377,9 @@ def _print(console: Any, r: dict[str, Any]) -> None:
         t.add_row(k, str(v["p50"]), str(v["p95"]))
     console.print(t)
     cs = r["cold_start"]
-    console.print(f"cold start: qa ask {cs['qa_ask_s_p50']} s, qa --help {cs['qa_help_s_p50']} s; serving RSS {q['serving_rss_mb']} MB")
+    console.print(
+        f"cold start: qa ask {cs['qa_ask_s_p50']} s, qa --help {cs['qa_help_s_p50']} s; serving RSS {q['serving_rss_mb']} MB"
+    )
     if "scale" in r:
         t = Table(title="approximate search at scale (" + r["scale"]["how"] + ")")
         cols = ("n", "index", "build_s", "index_mb", "search_ms_p50", "search_ms_p95", "recall@10")

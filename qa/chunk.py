@@ -184,7 +184,7 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
 # --- sentences ------------------------------------------------------------------------------
 
 _ABBREV = frozenset(
-    "e.g i.e etc vs mr mrs ms dr prof inc ltd jr sr st no fig al approx dept est misc cf ca resp".split()
+    "e.g i.e etc vs mr mrs ms dr prof inc ltd jr sr st no fig al approx dept est misc cf ca resp".split()  # noqa: SIM905
 )
 _BOUNDARY = re.compile(
     r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–])"  # end mark, space, capital
@@ -211,7 +211,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             cut = m.end()
             word = re.search(r"([\w.]+)[.!?…]+[\"'”’)\]]*$", seg[cur:cut])
             token = word.group(1).lower() if word else ""
-            if token.rstrip(".") in _ABBREV or re.fullmatch(r"[a-z]", token) or re.fullmatch(r"(?:[a-z]\.)+[a-z]?", token):
+            if (
+                token.rstrip(".") in _ABBREV
+                or re.fullmatch(r"[a-z]", token)
+                or re.fullmatch(r"(?:[a-z]\.)+[a-z]?", token)
+            ):
                 continue  # "e.g.", "Dr.", an initial like "J." or "U.S."
             s, e = _trim(seg, cur, cut)
             if e > s:
@@ -253,7 +257,9 @@ def _cut_long(text: str, s: int, e: int, tokens: int, budget: int) -> list[tuple
     return [p for p in out if p[1] > p[0]]
 
 
-def chunk_document(doc: Document, *, max_tokens: int = 200, count_tokens: TokenCounter = estimate_tokens) -> list[Chunk]:
+def chunk_document(
+    doc: Document, *, max_tokens: int = 200, count_tokens: TokenCounter = estimate_tokens
+) -> list[Chunk]:
     """Split a document into chunks of whole sentences that fit `max_tokens` word pieces with their heading."""
     text = doc.text
     blocks = markdown_blocks(text) if doc.format in ("md", "html") else text_blocks(text, doc.title)
@@ -293,7 +299,7 @@ def chunk_document(doc: Document, *, max_tokens: int = 200, count_tokens: TokenC
         cur: list[tuple[int, int]] = []
         used = 0
 
-        def close() -> None:
+        def close(path: str = path) -> None:
             nonlocal cur, used
             if cur:
                 s, e = cur[0][0], cur[-1][1]

@@ -88,7 +88,15 @@ def load_questions(path: Path) -> list[Question]:
                 raise ValueError("answers must be a list and question a string")
             source = d.get("source") or ()
             sources = (source,) if isinstance(source, str) else tuple(map(str, source))
-            out.append(Question(str(d.get("id", f"{path.stem}-{n}")), d["question"], tuple(map(str, answers)), str(d.get("kind", "")), sources))
+            out.append(
+                Question(
+                    str(d.get("id", f"{path.stem}-{n}")),
+                    d["question"],
+                    tuple(map(str, answers)),
+                    str(d.get("kind", "")),
+                    sources,
+                )
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"{path}:{n}: not a question record ({e}); see evals/README.md for the format") from e
     if not out:
@@ -134,7 +142,17 @@ def run(
                 text=a.text,
                 confidence=a.confidence,
                 forced_abstain=a.abstained,
-                citations=[{"n": c.n, "source": c.source, "section": c.section, "start": c.start, "end": c.end, "quote": c.quote} for c in a.citations],
+                citations=[
+                    {
+                        "n": c.n,
+                        "source": c.source,
+                        "section": c.section,
+                        "start": c.start,
+                        "end": c.end,
+                        "quote": c.quote,
+                    }
+                    for c in a.citations
+                ],
                 passages=[passage_dict(p, text_chars=300) for p in a.passages[:5]],
                 stage_ranks=ranks,
                 latency_ms=latency,
@@ -245,7 +263,10 @@ def run_baseline(questions: Sequence[Question], folder: Path, settings: Settings
     ans = [q for q in questions if q.answerable]
     words = statistics.fmean(len(w.split()) for _, w in windows) if windows else 0
     rows = []
-    for name, top in (("baseline: MiniLM, 1000-char windows, top-1", top_dense), ("baseline: BM25, 1000-char windows, top-1", top_bm25)):
+    for name, top in (
+        ("baseline: MiniLM, 1000-char windows, top-1", top_dense),
+        ("baseline: BM25, 1000-char windows, top-1", top_bm25),
+    ):
         hits = cites = 0
         lat = []
         for q in ans:
@@ -304,13 +325,12 @@ def write_html(path: Path, title: str, summary: dict[str, Any], records: Sequenc
     e = html.escape
     rows = sorted(records, key=lambda r: (not failed(r, threshold), r.q.kind, r.q.id))
     fig = _confidence_svg(records, threshold)
-    metrics_rows = "".join(
-        f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in summary["overall"].items()
-    )
+    metrics_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in summary["overall"].items())
     kinds = summary["by_kind"]
     cols = ["n", "answer_accuracy", "citation_accuracy", "abstention_recall", "false_abstention", "reranked_recall@1"]
     kind_rows = "".join(
-        f"<tr><th>{e(k)}</th>" + "".join(f"<td>{e(str(m.get(c)))}</td>" for c in cols) + "</tr>" for k, m in kinds.items()
+        f"<tr><th>{e(k)}</th>" + "".join(f"<td>{e(str(m.get(c)))}</td>" for c in cols) + "</tr>"
+        for k, m in kinds.items()
     )
     items = []
     for r in rows:
@@ -333,9 +353,9 @@ details{{border-left:4px solid #3a3;margin:4px 0;padding:2px 8px}}details.fail{{
 .ans{{background:#f6f6f6;padding:6px}}q{{color:#333}}</style></head><body>
 <h1>{e(title)}</h1><p>threshold {threshold}; {len(records)} questions; failures first.</p>
 <h2>Overall</h2><table>{metrics_rows}</table>
-<h2>By kind</h2><table><tr><th>kind</th>{''.join(f'<th>{c}</th>' for c in cols)}</tr>{kind_rows}</table>
+<h2>By kind</h2><table><tr><th>kind</th>{"".join(f"<th>{c}</th>" for c in cols)}</tr>{kind_rows}</table>
 <h2>Confidence: answerable vs unanswerable</h2>{fig}
-<h2>Questions</h2>{''.join(items)}</body></html>"""
+<h2>Questions</h2>{"".join(items)}</body></html>"""
     Path(path).write_text(doc, encoding="utf-8")
 
 
@@ -351,7 +371,11 @@ def _confidence_svg(records: Sequence[Record], threshold: float) -> str:
     fig, ax = plt.subplots(figsize=(7, 3.2))
     groups = [
         ("answerable", [r.confidence for r in records if r.q.answerable], "#3a7"),
-        ("unanswerable (near-miss)", [r.confidence for r in records if not r.q.answerable and r.q.kind != "unanswerable_offtopic"], "#e90"),
+        (
+            "unanswerable (near-miss)",
+            [r.confidence for r in records if not r.q.answerable and r.q.kind != "unanswerable_offtopic"],
+            "#e90",
+        ),
         ("unanswerable (off-topic)", [r.confidence for r in records if r.q.kind == "unanswerable_offtopic"], "#c33"),
     ]
     bins = [i / 40 for i in range(-4, 45)]
@@ -422,7 +446,17 @@ def main(
         summary["sweep"] = sweep_rows(records, thresholds)
 
     table = Table(title=f"qa eval {questions_path.name} over {folder} (threshold {threshold})")
-    cols = ["n", "answer_accuracy", "citation_accuracy", "mean_answer_words", "abstention_recall", "false_abstention", "reranked_recall@1", "reranked_recall@5", "latency_ms_p50"]
+    cols = [
+        "n",
+        "answer_accuracy",
+        "citation_accuracy",
+        "mean_answer_words",
+        "abstention_recall",
+        "false_abstention",
+        "reranked_recall@1",
+        "reranked_recall@5",
+        "latency_ms_p50",
+    ]
     table.add_column("kind")
     for c in cols:
         table.add_column(c.replace("_", " "), justify="right")
@@ -447,7 +481,9 @@ def main(
         for c in summary["sweep"][0]:
             st.add_column(c.replace("_", " "), justify="right")
         for row in summary["sweep"]:
-            st.add_row(*(str(v) for v in row.values()), style="bold" if row["threshold"] == round(threshold, 3) else None)
+            st.add_row(
+                *(str(v) for v in row.values()), style="bold" if row["threshold"] == round(threshold, 3) else None
+            )
         console.print(st)
     if json_out:
         payload = {**summary, "records": [record_dict(r, threshold) for r in records]}
@@ -458,4 +494,3 @@ def main(
         console.print(f"wrote {html_out}")
     summary["records"] = records
     return summary
-

@@ -28,7 +28,10 @@ ABSTAIN_TEXT = "The documents don't say: none of the closest passages answers th
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
 _CUES = {
     "time": re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTHS}\b\.?\s+\d|\b\d{{1,2}}\s+{_MONTHS}\b", re.IGNORECASE),
-    "number": re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion)s?\b", re.IGNORECASE),
+    "number": re.compile(
+        r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion)s?\b",
+        re.IGNORECASE,
+    ),
     "person": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z'’-]+)+"),
     "reason": re.compile(
         r"\b(because|due to|since|as a result|consequence|reason|so that|in order to|thanks to|caus\w*|lead\w* to|driven by)\b",
@@ -153,7 +156,9 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
     return [first]
 
 
-_PRONOUN_START = re.compile(r"^[\"'“‘(]?(it|its|it’s|it's|this|that|these|those|they|their|he|she|his|her|such)\b", re.I)
+_PRONOUN_START = re.compile(
+    r"^[\"'“‘(]?(it|its|it’s|it's|this|that|these|those|they|their|he|she|his|her|such)\b", re.I
+)
 
 
 def _is_previous(c: Candidate, first: Candidate) -> bool:
@@ -169,7 +174,6 @@ def trim(c: Candidate, query: Query, idf: dict[str, float], max_words: int) -> C
     """Cut an over-long sentence to its clauses that best match the question, within max_words."""
     if c.words <= max_words:
         return c
-    chunk = c.passage.chunk
     text = _text_of(c)
     cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text)]
     q_terms = frozenset(query.terms)
@@ -207,7 +211,17 @@ def _merge_adjacent(chosen: list[Candidate]) -> list[Candidate]:
     chunk = a.passage.chunk
     if chunk.text[a.end - chunk.start : b.start - chunk.start].strip():
         return [a, b]
-    return [Candidate(a.passage, a.start, b.end, max(a.score, b.score), max(a.cosine, b.cosine), max(a.overlap, b.overlap), a.words + b.words)]
+    return [
+        Candidate(
+            a.passage,
+            a.start,
+            b.end,
+            max(a.score, b.score),
+            max(a.cosine, b.cosine),
+            max(a.overlap, b.overlap),
+            a.words + b.words,
+        )
+    ]
 
 
 def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candidate] = ()) -> float:  # type: ignore[assignment]

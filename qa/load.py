@@ -64,7 +64,9 @@ def scan(folder: Path, *, max_file_mb: float = 50.0) -> list[SourceFile]:
             continue
         st = path.stat()
         if st.st_size > max_file_mb * 1_000_000:
-            log.warning("skipped %s: %.0f MB is over the %.0f MB limit (QA_MAX_FILE_MB)", rel, st.st_size / 1e6, max_file_mb)
+            log.warning(
+                "skipped %s: %.0f MB is over the %.0f MB limit (QA_MAX_FILE_MB)", rel, st.st_size / 1e6, max_file_mb
+            )
             continue
         found.append(SourceFile(path, rel.as_posix(), st.st_size, st.st_mtime_ns))
     return found

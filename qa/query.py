@@ -27,7 +27,7 @@ def clean(question: str, *, max_chars: int) -> tuple[str, tuple[str, ...]]:
         raise InputError(f"the question must be text, not {type(question).__name__}")
     text = " ".join(question.split())
     if not text:
-        raise InputError("the question is empty; ask something, e.g. qa ask \"Who introduced gVisor?\"")
+        raise InputError('the question is empty; ask something, e.g. qa ask "Who introduced gVisor?"')
     notes: tuple[str, ...] = ()
     if len(text) > max_chars:
         notes = (f"question truncated from {len(text):,} to {max_chars:,} characters (QA_MAX_QUESTION_CHARS)",)
@@ -73,6 +73,7 @@ def resolve_followup(question: str, history: Sequence[str]) -> str:
         return question
     q = _FOLLOW_START.sub("", question).strip() or question
     if has_pronoun:
+
         def sub(m: re.Match[str]) -> str:
             w = m.group(1).lower()
             return f"{topic}'s" if w in {"its", "their", "his", "her"} else topic
@@ -84,7 +85,10 @@ def resolve_followup(question: str, history: Sequence[str]) -> str:
 
 
 _KINDS = (
-    ("number", r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b"),
+    (
+        "number",
+        r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b",
+    ),
     ("time", r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b"),
     ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker|company|organi[sz]ation|foundation|vendor|firm)\b"),
     ("place", r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b"),
@@ -106,4 +110,10 @@ def parse(question: str, *, history: Sequence[str] = (), max_chars: int = 2000) 
     resolved = resolve_followup(text, history)
     if resolved != text:
         notes = (*notes, f"read as: {resolved}")
-    return Query(text=resolved, original=question, terms=tuple(dict.fromkeys(terms(resolved))), kind=answer_kind(resolved), notes=notes)
+    return Query(
+        text=resolved,
+        original=question,
+        terms=tuple(dict.fromkeys(terms(resolved))),
+        kind=answer_kind(resolved),
+        notes=notes,
+    )

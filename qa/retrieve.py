@@ -127,6 +127,7 @@ def retrieve(query: Query, index: Index, embedder: Embedder | OnnxQueryEncoder, 
         passages.append(
             Passage(by_row[r], float(score), stage, dense=dense_score.get(r), keyword=kw_score.get(r), ranks=ranks)
         )
+
     def ids(rows: list[int]) -> tuple[str, ...]:
         return tuple(c.id for c in index.chunks(rows[:10]))
 
@@ -158,4 +159,3 @@ def _cross_encode(name: str, question: str, cands: list[tuple[float, int, Chunk]
     model = _load_cross_encoder(name)
     raw = model.predict([(question, c.indexed_text) for _, _, c in cands], show_progress_bar=False)
     return [(float(s) + 1e-3 * old, r) for (old, r, _), s in zip(cands, np.asarray(raw).ravel(), strict=True)]
-

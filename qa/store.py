@@ -107,7 +107,7 @@ class Index:
         rows = [int(r) for r in rows]
         if not rows:
             return []
-        q = f"SELECT row, id, source, title, section, start, \"end\", text, sentences FROM chunks WHERE row IN ({','.join('?' * len(rows))})"
+        q = f'SELECT row, id, source, title, section, start, "end", text, sentences FROM chunks WHERE row IN ({",".join("?" * len(rows))})'
         with self._lock:
             found = {r[0]: r for r in self._db.execute(q, rows)}
         return [_chunk(found[r]) for r in rows if r in found]
@@ -115,7 +115,7 @@ class Index:
     def chunk_by_id(self, chunk_id: str) -> Chunk | None:
         with self._lock:
             r = self._db.execute(
-                "SELECT row, id, source, title, section, start, \"end\", text, sentences FROM chunks WHERE id=?",
+                'SELECT row, id, source, title, section, start, "end", text, sentences FROM chunks WHERE id=?',
                 (chunk_id,),
             ).fetchone()
         return _chunk(r) if r else None
@@ -195,7 +195,9 @@ def open_store(root: Path, settings: Settings | None = None) -> Index:
     try:
         manifest = json.loads((gen / "manifest.json").read_text())
     except (OSError, ValueError) as e:
-        raise IndexCorruptError(f"index at {root} has no readable manifest ({e}); rebuild it with: qa index DOCS --rebuild") from e
+        raise IndexCorruptError(
+            f"index at {root} has no readable manifest ({e}); rebuild it with: qa index DOCS --rebuild"
+        ) from e
     folder = manifest.get("folder")
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexMismatchError(
@@ -204,7 +206,9 @@ def open_store(root: Path, settings: Settings | None = None) -> Index:
         )
     if settings is not None and manifest.get("shape") != settings.shape():
         theirs, ours = manifest.get("shape", {}), settings.shape()
-        diff = ", ".join(f"{k}: index {theirs.get(k)!r} vs settings {ours.get(k)!r}" for k in ours if theirs.get(k) != ours.get(k))
+        diff = ", ".join(
+            f"{k}: index {theirs.get(k)!r} vs settings {ours.get(k)!r}" for k in ours if theirs.get(k) != ours.get(k)
+        )
         raise IndexMismatchError(
             f"index at {root} was built with other settings ({diff}); rebuild it with: {_rebuild_hint(folder)} "
             "(or use the settings it was built with)"
@@ -362,7 +366,16 @@ class IndexWriter:
                     d = new_by_source[source]
                     db.execute(
                         "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
-                        (source, d.doc.title, d.doc.format, d.doc.text, d.digest, d.size, d.mtime_ns, json.dumps(d.doc.pages)),
+                        (
+                            source,
+                            d.doc.title,
+                            d.doc.format,
+                            d.doc.text,
+                            d.digest,
+                            d.size,
+                            d.mtime_ns,
+                            json.dumps(d.doc.pages),
+                        ),
                     )
                     for c in d.chunks:
                         cvec[row] = chunk_vectors[c.indexed_text]
@@ -370,7 +383,18 @@ class IndexWriter:
                             svec[srow + k] = sentence_vectors[s]
                         db.execute(
                             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
-                            (row, c.id, c.source, c.title, c.section, c.start, c.end, c.text, json.dumps(c.sentences), srow),
+                            (
+                                row,
+                                c.id,
+                                c.source,
+                                c.title,
+                                c.section,
+                                c.start,
+                                c.end,
+                                c.text,
+                                json.dumps(c.sentences),
+                                srow,
+                            ),
                         )
                         tokens.append(terms(c.indexed_text))
                         row += 1
@@ -446,7 +470,7 @@ class IndexWriter:
         with p._lock:
             doc = p._db.execute("SELECT * FROM documents WHERE source=?", (source,)).fetchone()
             chunks = p._db.execute(
-                "SELECT row, id, source, title, section, start, \"end\", text, sentences, sent_row FROM chunks "
+                'SELECT row, id, source, title, section, start, "end", text, sentences, sent_row FROM chunks '
                 "WHERE source=? ORDER BY row",
                 (source,),
             ).fetchall()
@@ -464,7 +488,9 @@ class IndexWriter:
             srow += n_s
         return row, srow
 
-    def _manifest(self, params: ann.AnnParams, dim: int, model_source: str, n_docs: int, n_chunks: int, n_sents: int) -> dict:
+    def _manifest(
+        self, params: ann.AnnParams, dim: int, model_source: str, n_docs: int, n_chunks: int, n_sents: int
+    ) -> dict:
         from importlib.metadata import PackageNotFoundError, version
 
         def v(pkg: str) -> str:

@@ -16,9 +16,9 @@ STOPWORDS = frozenset(
     she should shouldn so some still such than that the their theirs them themselves then there these they
     this those through thus to too under until up upon us very was wasn we were weren what when where which
     while who whom whose why will with within without won would wouldn yet you your yours yourself
-    yourselves s t d ve m o y one two many several say says said tell told give gave given get got""".split()
+    yourselves s t d ve m o y one two many several say says said tell told give gave given get got""".split()  # noqa: SIM905
 )
-QUESTION_WORDS = frozenset("who whom whose what which when where why how".split())
+QUESTION_WORDS = frozenset("who whom whose what which when where why how".split())  # noqa: SIM905
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 

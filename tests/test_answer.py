@@ -12,7 +12,12 @@ QUESTIONS = [
     ("Who wrote the first version of Lighthouse?", "Ada Park", "lighthouse.md", "Lighthouse > Origins"),
     ("How often does a gauge send a reading?", "90 seconds", "lighthouse.md", "Lighthouse > Architecture"),
     ("Who designed the Driftwood database?", "Tomas Vik", "driftwood.txt", "Driftwood"),
-    ("Which radio protocol did Lighthouse 2.0 adopt?", "LoRaWAN", "release-notes.html", "Lighthouse release notes > Version 2.0"),
+    (
+        "Which radio protocol did Lighthouse 2.0 adopt?",
+        "LoRaWAN",
+        "release-notes.html",
+        "Lighthouse release notes > Version 2.0",
+    ),
     ("How many stations does the gauge network cover?", "312", "gauges.pdf", "Tide gauge network (p. 1)"),
 ]
 

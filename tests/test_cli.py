@@ -14,7 +14,9 @@ ROOT = Path(__file__).parent.parent
 
 def qa(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "QA_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "120"}
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], env=env, capture_output=True, text=True, input=stdin, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args], env=env, capture_output=True, text=True, input=stdin, timeout=600
+    )
 
 
 def test_every_command_has_help_and_appears_in_the_readme(qa_home):
@@ -63,7 +65,9 @@ def test_empty_question_is_refused(qa_home, kb_dir):
 
 @pytest.mark.slow
 def test_bench_smoke_prints_figures(qa_home, kb_dir, tmp_path):
-    out = qa("bench", "--docs", str(kb_dir), "--quick", "--scale", "2000", "--json", str(tmp_path / "b.json"), home=qa_home)
+    out = qa(
+        "bench", "--docs", str(kb_dir), "--quick", "--scale", "2000", "--json", str(tmp_path / "b.json"), home=qa_home
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["indexing"]["reindex_unchanged_embedded"] == 0

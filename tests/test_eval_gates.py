@@ -36,8 +36,18 @@ def test_html_report_lists_failures_first_and_plots_the_threshold(tmp_path, kb_d
     questions = tmp_path / "set.jsonl"
     rows = [
         {"id": "q1", "question": "Who designed Driftwood?", "answers": ["Tomas Vik"], "kind": "lookup"},
-        {"id": "q2", "question": "Who designed Driftwood?", "answers": ["a gold string no answer contains"], "kind": "lookup"},
-        {"id": "q3", "question": "What is the best recipe for chocolate cake?", "answers": [], "kind": "unanswerable_offtopic"},
+        {
+            "id": "q2",
+            "question": "Who designed Driftwood?",
+            "answers": ["a gold string no answer contains"],
+            "kind": "lookup",
+        },
+        {
+            "id": "q3",
+            "question": "What is the best recipe for chocolate cake?",
+            "answers": [],
+            "kind": "unanswerable_offtopic",
+        },
     ]
     questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "report.html"

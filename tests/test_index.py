@@ -2,18 +2,16 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from conftest import make_kb
 
 from qa import Settings, answer, build_index, open_index
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
-from conftest import make_kb
 
 pytestmark = pytest.mark.slow
 

@@ -3,10 +3,10 @@
 import logging
 
 import pytest
+from conftest import make_kb
 
 from qa.errors import InputError
 from qa.load import load_folder, scan
-from conftest import make_kb
 
 
 def test_every_format_loads_with_title_and_text(tmp_path):

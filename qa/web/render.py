@@ -247,5 +247,3 @@ def examples_for(index: Index | None) -> list[str]:
     sources = {s: title for s, title, _ in index.documents()}
     found = [q for q, src in EXAMPLES if src in sources]
     return found if len(found) >= 2 else [f"What is {t}?" for t in list(sources.values())[:4] if t]
-
-
