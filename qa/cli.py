@@ -29,7 +29,9 @@ IndexOpt = Annotated[
 DocsOpt = Annotated[Path | None, typer.Option("--docs", help="Documents folder (default: QA_DOCS, or docs/).")]
 GeneratorOpt = Annotated[
     str | None,
-    typer.Option("--generator", help="extractive (default) | llama:PATH.gguf | openai:BASE_URL (QA_GENERATOR)."),
+    typer.Option(
+        "--generator", help="extractive (default) | llama:PATH.gguf | llama:smollm2 | openai:BASE_URL (QA_GENERATOR)."
+    ),
 ]
 
 

