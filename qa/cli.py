@@ -24,7 +24,8 @@ app = typer.Typer(
 )
 
 IndexOpt = Annotated[
-    Path | None, typer.Option("--index", help="Index folder (default: .qa/<name> beside the documents, or under QA_HOME).")
+    Path | None,
+    typer.Option("--index", help="Index folder (default: .qa/<name> beside the documents, or under QA_HOME)."),
 ]
 DocsOpt = Annotated[Path | None, typer.Option("--docs", help="Documents folder (default: QA_DOCS, or docs/).")]
 GeneratorOpt = Annotated[
@@ -80,7 +81,9 @@ def _errors() -> Iterator[None]:
 def index(
     path: Annotated[Path, typer.Argument(help="Folder of .md, .txt, .html and .pdf files (searched recursively).")],
     index_dir: IndexOpt = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything instead of only what changed.")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Re-embed everything instead of only what changed.")
+    ] = False,
     model: Annotated[str | None, typer.Option(help="Embedding model name or local folder (QA_MODEL).")] = None,
     index_type: Annotated[str | None, typer.Option(help="auto | flat | hnsw | ivf (QA_INDEX_TYPE).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -120,7 +123,11 @@ def index(
                 f"index up to date: {r.documents} documents, {r.chunks} chunks, nothing embedded ({r.seconds:.2f} s) -> {r.index_dir}"
             )
         else:
-            rate = (r.chunks_embedded + r.sentences_embedded) / r.timings.get("embed_s", 1e-9) if r.chunks_embedded else 0.0
+            rate = (
+                (r.chunks_embedded + r.sentences_embedded) / r.timings.get("embed_s", 1e-9)
+                if r.chunks_embedded
+                else 0.0
+            )
             typer.echo(
                 f"indexed {r.documents} documents, {r.chunks} chunks in {r.seconds:.1f} s -> {r.index_dir}\n"
                 f"  {len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} deleted, {r.unchanged} unchanged; "
@@ -189,10 +196,14 @@ def eval_(
     questions: Annotated[Path, typer.Argument(help="A JSONL question set (see evals/README.md).")],
     docs: DocsOpt = None,
     index_dir: IndexOpt = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics and every question's record here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write metrics and every question's record here.")
+    ] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Show accuracy/abstention across thresholds.")] = False,
-    baseline: Annotated[bool, typer.Option("--baseline", help="Also score a dense-only baseline (1000-char chunks, top passage).")] = False,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Also score a dense-only baseline (1000-char chunks, top passage).")
+    ] = False,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Abstention threshold to evaluate.")] = None,
     generator: GeneratorOpt = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,

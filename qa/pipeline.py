@@ -11,10 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa import store
-from qa.extract import extractive
 from qa.chunk import chunk_document
 from qa.embed import load_embedder, load_query_encoder, model_version
 from qa.errors import GeneratorError, IndexMissingError, InputError
+from qa.extract import extractive
 from qa.load import SourceFile, content_hash, load_file, scan
 from qa.query import parse
 from qa.retrieve import retrieve
@@ -92,9 +92,7 @@ def build_index(
         reuse_c, reuse_s = writer.reusable_vectors()
         new_chunks = [c for d in writer.new_docs for c in d.chunks]
         chunk_texts = list(dict.fromkeys(c.indexed_text for c in new_chunks if c.indexed_text not in reuse_c))
-        sent_texts = list(
-            dict.fromkeys(s for c in new_chunks for s in c.sentence_texts() if s not in reuse_s)
-        )
+        sent_texts = list(dict.fromkeys(s for c in new_chunks for s in c.sentence_texts() if s not in reuse_s))
         total = len(chunk_texts) + len(sent_texts)
         if progress:
             progress("embed", 0, total)
@@ -107,7 +105,9 @@ def build_index(
         reuse_c.update(zip(chunk_texts, vc, strict=True))
         reuse_s.update(zip(sent_texts, vs, strict=True))
         report.chunks_embedded, report.sentences_embedded = len(chunk_texts), len(sent_texts)
-        index = writer.commit(reuse_c, reuse_s, dim=embedder.dim, model_source=model_version(settings.model), report=report)
+        index = writer.commit(
+            reuse_c, reuse_s, dim=embedder.dim, model_source=model_version(settings.model), report=report
+        )
     report.documents, report.chunks = index.n_documents, index.n_chunks
     report.seconds = time.perf_counter() - t0
     index.build_report = report
@@ -142,7 +142,9 @@ def default_index(settings: Settings) -> Index:
     current = root / "CURRENT"
     if not current.exists():
         if not Path(settings.docs).is_dir():
-            raise IndexMissingError(f"no index at {root} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER")
+            raise IndexMissingError(
+                f"no index at {root} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
+            )
         log.warning("no index for %s yet; building it now (once)", settings.docs)
         build_index(settings.docs, index_dir=root, settings=settings)
     return _cached_index(root, current.read_text().strip(), settings)
@@ -168,7 +170,10 @@ def stream_answer(
     retrieval = retrieve(query, index, embedder, settings)
     t1 = time.perf_counter()
     result = extractive(retrieval, index, settings)
-    timings = {**{k: round(v, 2) for k, v in retrieval.timings.items()}, "answer": round((time.perf_counter() - t1) * 1e3, 2)}
+    timings = {
+        **{k: round(v, 2) for k, v in retrieval.timings.items()},
+        "answer": round((time.perf_counter() - t1) * 1e3, 2),
+    }
     generated = False
     if settings.generator != "extractive" and not result.abstained:
         from qa.generate import generate

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2",
         description="Sentence-transformers model: a name (bundled: all-MiniLM-L6-v2) or a local folder.",
     )
-    offline: bool = Field(True, description="Forbid hub downloads (sets HF_HUB_OFFLINE=1) so a missing model fails loudly.")
+    offline: bool = Field(
+        True, description="Forbid hub downloads (sets HF_HUB_OFFLINE=1) so a missing model fails loudly."
+    )
     max_chunk_tokens: int = Field(
         200, ge=32, le=512, description="Chunk size limit in the model's word pieces (MiniLM reads at most 256)."
     )
@@ -80,7 +82,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(200, ge=16, description="Most tokens a generator may write.")
     llm_context: int = Field(2048, ge=512, description="Context window for llama: models.")
     llm_threads: int = Field(
-        2, ge=1, description="CPU threads for llama: models; 1 on a busy machine (2 spin-waiting threads ran 10x slower)."
+        2,
+        ge=1,
+        description="CPU threads for llama: models; 1 on a busy machine (2 spin-waiting threads ran 10x slower).",
     )
 
     # --- web ----------------------------------------------------------------------------------
@@ -124,7 +128,9 @@ class Settings(BaseSettings):
 
 def current() -> Settings:
     """Settings from the environment, parsed once per distinct QA_* environment (parsing costs ~4 ms a call)."""
-    return _from_env(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("QA_") or k == "OPENAI_API_KEY")))
+    return _from_env(
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("QA_") or k == "OPENAI_API_KEY"))
+    )
 
 
 @lru_cache(maxsize=8)
