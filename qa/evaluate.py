@@ -157,7 +157,7 @@ def run(
                 stage_ranks=ranks,
                 latency_ms=latency,
                 verified_share=(sum(verified) / len(verified)) if verified else None,
-                extra={"notes": list(a.notes), "generator": a.generator, "timings": dict(a.timings)},
+                extra={"notes": list(a.notes), "generator": a.generator, "timings": dict(a.timings), "raw": a.raw},
             )
         )
         if progress:
