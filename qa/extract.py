@@ -111,6 +111,8 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
     The second sentence earns a bonus for question words the first does not cover, for the answer type the
     first lacks, and for sharing the first one's new words (a bridge: the first names "Kata Containers",
     the second says who governs Kata Containers); it must score close to the first and fit the word budget.
+    From another passage it must add question words or the answer type: a restatement of the first
+    (docs/ repeats facts across pages) only makes the answer longer.
     """
     first = trim(cands[0], retrieval.query, retrieval.idf, max_words)
     query = retrieval.query
@@ -141,6 +143,8 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
         adjacent = c.passage.chunk.id == first.passage.chunk.id and (c.end <= first.start or c.start >= first.end)
         # "It was designed by ..." needs the sentence before it to say what "it" is
         antecedent = adjacent and c.end <= first.start and starts_with_pronoun and _is_previous(c, first)
+        if not (gain > 0 or cue_gain > 0 or adjacent):
+            continue  # from elsewhere, it must add question words or the answer type, not restate the first
         score = (
             c.score
             + W_GAIN * gain
