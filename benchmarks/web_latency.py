@@ -108,8 +108,10 @@ def screenshots(page, folder: Path) -> None:
     page.wait_for_function("() => document.querySelector('#qa-sources .qa-panel-title')?.textContent.startsWith('Q1:')")
     page.wait_for_timeout(400)
     page.screenshot(path=str(folder / "2-answer-with-sources.png"))
-    page.locator("#qa-chat a.qa-cite").nth(1).click()
-    page.locator("#qa-t1-c2").get_by_text("view document").click()
+    last = page.locator("#qa-chat a.qa-cite").last
+    card = last.get_attribute("href").lstrip("#")  # the card this marker leads to
+    last.click()
+    page.locator(f"#{card}").get_by_text("view document").click()
     page.locator("#qa-doc-mark").wait_for()
     page.wait_for_timeout(400)
     page.screenshot(path=str(folder / "3-citation-and-document.png"))
