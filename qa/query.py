@@ -37,7 +37,9 @@ def clean(question: str, *, max_chars: int) -> tuple[str, tuple[str, ...]]:
 
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|him|his|she|her)\b", re.IGNORECASE)
 _FOLLOW_START = re.compile(r"^(and|also|so|but|what about|how about|and what about)\b[\s,]*", re.IGNORECASE)
-_PROPER = re.compile(r"\b(?:[A-Z][\w.\-/]*[a-zA-Z0-9](?:\s+(?:[A-Z0-9][\w.\-/]*|of|and|for|the))*)")
+_PROPER = re.compile(
+    r"\b(?:[A-Z][\w.\-/]*[a-zA-Z0-9]|[a-z]+[A-Z][\w\-]*)(?:\s+(?:[A-Z0-9][\w.\-/]*|[a-z]+[A-Z][\w\-]*|of|and|for|the))*"
+)  # "Kata Containers", "CRI-O", and mixed case like "gVisor" or "eBPF"
 
 
 def topic_of(question: str) -> str:

@@ -1,0 +1,41 @@
+"""Reading a question (pure logic): clean-up, follow-up resolution, the expected answer type."""
+
+import pytest
+
+from qa.errors import InputError
+from qa.query import answer_kind, parse, resolve_followup
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "previous", "resolved"),
+    [
+        ("and where was it open sourced?", "Who introduced gVisor?", "Where was gVisor open sourced?"),
+        ("and who designed it?", "What is Driftwood?", "Who designed Driftwood?"),
+        ("what about its governance?", "Which foundation backs Kata Containers?", "Kata Containers's governance?"),
+        ("Who founded Weaveworks?", "Who introduced gVisor?", "Who founded Weaveworks?"),  # standalone: unchanged
+    ],
+)
+def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previous, resolved):
+    assert resolve_followup(follow_up, [previous]) == resolved
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many people attended KubeCon in Austin?", "number"),
+        ("When did Lighthouse 1.0 ship?", "time"),
+        ("Who gave the talk on when bare metal beats the cloud?", "person"),  # the first question word decides
+        ("Where did Oliver Beattie work when he spoke?", "place"),
+        ("Why do clusters lag behind the latest release?", "reason"),
+        ("What is a service mesh?", "other"),
+    ],
+)
+def test_answer_kind_comes_from_the_first_question_phrase(question, kind):
+    assert answer_kind(question) == kind
+
+
+def test_parse_truncates_long_questions_with_a_note_and_refuses_empty_ones():
+    q = parse("Who designed Driftwood? " + "x " * 5000, max_chars=100)
+    assert len(q.text) <= 100 and "truncated" in q.notes[0]
+    with pytest.raises(InputError, match="empty"):
+        parse(" \n ", max_chars=100)
