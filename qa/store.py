@@ -120,11 +120,6 @@ class Index:
             ).fetchone()
         return _chunk(r) if r else None
 
-    def rows_of(self, chunk_ids: Sequence[str]) -> dict[str, int]:
-        with self._lock:
-            q = f"SELECT id, row FROM chunks WHERE id IN ({','.join('?' * len(chunk_ids))})"
-            return dict(self._db.execute(q, list(chunk_ids)).fetchall()) if chunk_ids else {}
-
     def sentence_rows(self, rows: Sequence[int]) -> dict[int, tuple[int, int]]:
         """Chunk row -> (first sentence-vector row, number of sentences)."""
         rows = [int(r) for r in rows]

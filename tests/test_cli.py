@@ -30,6 +30,14 @@ def test_every_command_has_help_and_appears_in_the_readme(qa_home):
         assert f"qa {cmd}" in readme, f"README does not mention qa {cmd}"
 
 
+def test_every_setting_is_documented_in_the_readme():
+    from qa.settings import field_docs
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [env for env, _, _ in field_docs() if f"`{env}`" not in readme]
+    assert not missing, f"README's settings table lacks {missing}"
+
+
 @pytest.mark.slow
 def test_index_then_ask_prints_a_cited_answer_and_json(qa_home, kb_dir):
     out = qa("index", str(kb_dir), home=qa_home)
