@@ -264,6 +264,37 @@ def bench_scale(
     return rows
 
 
+def bench_keyword(sentences: Sequence[str], questions: Sequence[str], n: int) -> dict[str, Any]:
+    """BM25 over n synthetic chunks, each three real sentences of the corpus drawn at random: build and search."""
+    import bm25s
+
+    from qa.text import terms
+
+    rng = np.random.default_rng(1)
+    analysed = [terms(s) for s in sentences]  # analyse each real sentence once; chunks reuse them
+    picks = rng.integers(0, len(analysed), (n, 3))
+    rss0 = _rss_now_mb()
+    t0 = time.perf_counter()
+    retriever = bm25s.BM25()
+    retriever.index([analysed[a] + analysed[b] + analysed[c] for a, b, c in picks], show_progress=False)
+    build_s = time.perf_counter() - t0
+    lat = []
+    for q in questions:
+        ids = retriever.get_tokens_ids(terms(q))
+        t1 = time.perf_counter()
+        if ids:
+            scores = retriever.get_scores_from_ids(ids)
+            np.argpartition(-scores, 50)[:50]
+        lat.append((time.perf_counter() - t1) * 1e3)
+    return {
+        "n": n,
+        "build_s": round(build_s, 1),
+        "rss_growth_mb": round(_rss_now_mb() - rss0, 1),
+        "search_ms_p50": round(statistics.median(lat), 3),
+        "search_ms_p95": round(_pct(lat, 95), 3),
+    }
+
+
 def _params(p: Any) -> dict[str, Any]:
     import dataclasses
 
@@ -341,6 +372,10 @@ def main(
                 result["scale"]["rows"] += bench_scale(
                     base, queries, n, kinds, work, lambda m: console.print(m, style="dim")
                 )
+            sentences = [s for c in index.chunks(range(index.n_chunks)) for s in c.sentence_texts()]
+            result["scale"]["keyword"] = [bench_keyword(sentences, qs, n) for n in scale]
+            for row in result["scale"]["keyword"]:
+                console.print(f"  bm25 @ {row['n']:,}: {row}", style="dim")
 
     _print(console, result)
     if json_out:
@@ -389,4 +424,6 @@ def _print(console: Any, r: dict[str, Any]) -> None:
             t.add_column(c, justify="right")
         for row in r["scale"]["rows"]:
             t.add_row(*(f"{row[c]:,}" if c == "n" else str(row[c]) for c in cols))
+        for row in r["scale"].get("keyword", []):
+            t.add_row(f"{row['n']:,}", "bm25", str(row["build_s"]), "", str(row["search_ms_p50"]), str(row["search_ms_p95"]), "")
         console.print(t)
