@@ -230,13 +230,13 @@ def eval_(
 def bench(
     docs: DocsOpt = None,
     scale: Annotated[
-        list[int] | None, typer.Option("--scale", help="Also measure ANN search at N synthetic chunks (repeatable).")
+        list[int] | None, typer.Option("--scale", help="Also measure FAISS and BM25 search over N synthetic chunks (repeatable).")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
     queries: Annotated[int, typer.Option(help="Questions timed for query latency.")] = 50,
     quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes (CI).")] = False,
 ) -> None:
-    """Measure indexing throughput, query latency per stage, cold start and (with --scale) ANN search."""
+    """Measure indexing throughput, query latency per stage, cold start and (with --scale) search at N chunks."""
     _setup_logging()
     settings = _settings(docs=docs)
     with _errors():
