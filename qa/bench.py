@@ -78,6 +78,7 @@ def bench_indexing(folder: Path, settings: Settings, work: Path) -> dict[str, An
     emb = load_embedder(settings.model)  # loaded once, outside the timings: both sides share it
     import bm25s  # noqa: F401  (library imports are a process cost, not a pipeline cost)
     import faiss  # noqa: F401
+
     chunks = [
         c
         for doc in load_folder(copy, max_file_mb=settings.max_file_mb)
@@ -425,5 +426,13 @@ def _print(console: Any, r: dict[str, Any]) -> None:
         for row in r["scale"]["rows"]:
             t.add_row(*(f"{row[c]:,}" if c == "n" else str(row[c]) for c in cols))
         for row in r["scale"].get("keyword", []):
-            t.add_row(f"{row['n']:,}", "bm25", str(row["build_s"]), "", str(row["search_ms_p50"]), str(row["search_ms_p95"]), "")
+            t.add_row(
+                f"{row['n']:,}",
+                "bm25",
+                str(row["build_s"]),
+                "",
+                str(row["search_ms_p50"]),
+                str(row["search_ms_p95"]),
+                "",
+            )
         console.print(t)

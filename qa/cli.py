@@ -230,7 +230,8 @@ def eval_(
 def bench(
     docs: DocsOpt = None,
     scale: Annotated[
-        list[int] | None, typer.Option("--scale", help="Also measure FAISS and BM25 search over N synthetic chunks (repeatable).")
+        list[int] | None,
+        typer.Option("--scale", help="Also measure FAISS and BM25 search over N synthetic chunks (repeatable)."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
     queries: Annotated[int, typer.Option(help="Questions timed for query latency.")] = 50,

@@ -128,13 +128,14 @@ def retrieve(query: Query, index: Index, embedder: Embedder | OnnxQueryEncoder, 
             Passage(by_row[r], float(score), stage, dense=dense_score.get(r), keyword=kw_score.get(r), ranks=ranks)
         )
 
-    def ids(rows: list[int]) -> tuple[str, ...]:
-        return tuple(c.id for c in index.chunks(rows[:10]))
-
+    # chunk ids of each stage's top 10: most were fetched for reranking; the rest come in one query
+    tops = {"dense": [int(r) for r in d_rows[:10]], "keyword": [int(r) for r in k_rows[:10]], "fused": fused_rows[:10]}
+    missing = sorted({r for rows in tops.values() for r in rows} - by_row.keys())
+    id_of = {r: c.id for r, c in by_row.items()} | {
+        r: c.id for r, c in zip(missing, index.chunks(missing), strict=True)
+    }
     stages = {
-        "dense": ids([int(r) for r in d_rows]),
-        "keyword": ids([int(r) for r in k_rows]),
-        "fused": ids(fused_rows),
+        **{stage: tuple(id_of[r] for r in rows) for stage, rows in tops.items()},
         "reranked": tuple(p.chunk.id for p in passages[:10]),
     }
     return Retrieval(query, tuple(passages), evidence, idf, stages, timings)

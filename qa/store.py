@@ -350,8 +350,9 @@ class IndexWriter:
             kept = set(self.kept)
             new_by_source = {d.source: d for d in self.new_docs}
             order = sorted(kept | set(new_by_source))
-            n_chunks = self._count_chunks(kept) + sum(len(d.chunks) for d in self.new_docs)
-            n_sents = self._count_sentences(kept) + sum(len(c.sentences) for d in self.new_docs for c in d.chunks)
+            stats = self._previous_stats()
+            n_chunks = sum(stats[s][0] for s in kept) + sum(len(d.chunks) for d in self.new_docs)
+            n_sents = sum(stats[s][1] for s in kept) + sum(len(c.sentences) for d in self.new_docs for c in d.chunks)
             cvec = np.lib.format.open_memmap(tmp / "chunk_vecs.npy", mode="w+", dtype=np.float16, shape=(n_chunks, dim))
             svec = np.lib.format.open_memmap(tmp / "sent_vecs.npy", mode="w+", dtype=np.float16, shape=(n_sents, dim))
             row = srow = 0
@@ -443,19 +444,15 @@ class IndexWriter:
             shutil.rmtree(old, ignore_errors=True)
         return open_store(self.root, self.settings)
 
-    def _count_chunks(self, sources: set[str]) -> int:
-        return sum(self._stat(s)[0] for s in sources)
-
-    def _count_sentences(self, sources: set[str]) -> int:
-        return sum(self._stat(s)[1] for s in sources)
-
-    def _stat(self, source: str) -> tuple[int, int]:
-        assert self.previous is not None
+    def _previous_stats(self) -> dict[str, tuple[int, int]]:
+        """source -> (chunks, sentences) in the live generation, in one query."""
+        if self.previous is None:
+            return {}
         with self.previous._lock:
-            r = self.previous._db.execute(
-                "SELECT count(*), coalesce(sum(json_array_length(sentences)), 0) FROM chunks WHERE source=?", (source,)
-            ).fetchone()
-        return int(r[0]), int(r[1])
+            rows = self.previous._db.execute(
+                "SELECT source, count(*), coalesce(sum(json_array_length(sentences)), 0) FROM chunks GROUP BY source"
+            ).fetchall()
+        return {src: (int(n), int(m)) for src, n, m in rows}
 
     def _copy_kept(self, db, source, cvec, svec, row, srow, tokens):  # noqa: ANN001, ANN202
         from qa.text import terms
