@@ -20,8 +20,10 @@ from qa.types import Answer, AnswerSentence, Chunk, Citation, Passage
 ANSWER_PASSAGES = 8  # sentences are chosen from this many top passages
 # sentence score = cosine + W_OV * overlap + W_CUE * answer-type cue + W_PRIOR * passage prior
 W_OV, W_CUE, W_PRIOR = 0.5, 0.15, 0.3
-# second sentence bonus: question words the first lacks, bridge words, adjacency; it must be within the margin
-W_GAIN, W_BRIDGE, W_ADJ, W_ANTECEDENT, SECOND_MARGIN, SECOND_POOL = 1.0, 0.3, 0.05, 0.4, 0.25, 40
+# a further sentence's bonus: question words the chosen ones lack, bridge words, adjacency, an antecedent
+W_GAIN, W_BRIDGE, W_ADJ, W_ANTECEDENT, SECOND_POOL = 1.0, 0.3, 0.05, 0.4, 40
+# the second and third sentence must score within these margins of the first (chosen on evals/docs.jsonl)
+MORE_MARGINS = (0.1, 0.0)
 TYPE_PENALTY = 0.25
 ABSTAIN_TEXT = "The documents don't say: none of the closest passages answers this question."
 
@@ -106,45 +108,66 @@ def _text_of(c: Candidate) -> str:
 
 
 def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words: int) -> list[Candidate]:
-    """The best sentence, plus a second one when it adds what the first lacks.
+    """The best sentence, plus up to two more when each adds what those chosen so far lack.
 
-    The second sentence earns a bonus for question words the first does not cover, for the answer type the
-    first lacks, and for sharing the first one's new words (a bridge: the first names "Kata Containers",
-    the second says who governs Kata Containers); it must score close to the first and fit the word budget.
-    From another passage it must add question words or the answer type: a restatement of the first
-    (docs/ repeats facts across pages) only makes the answer longer.
+    A further sentence earns a bonus for question words the chosen ones do not cover, for the answer type they
+    lack, and for sharing their new words (a bridge: the first names "Kata Containers", the next says who
+    governs Kata Containers); it must score close to the first and fit the word budget. From another passage
+    it must add question words or the answer type: a restatement (docs/ repeats facts across pages) only makes
+    the answer longer.
     """
     first = trim(cands[0], retrieval.query, retrieval.idf, max_words)
+    chosen = [first]
+    for margin in MORE_MARGINS:
+        best, best_score = _next_sentence(chosen, cands, retrieval, index, max_words)
+        if best is None or best_score < first.score - margin:
+            break
+        chosen.append(best)
+    return chosen
+
+
+def _next_sentence(
+    chosen: list[Candidate], cands: list[Candidate], retrieval: Retrieval, index: Index, max_words: int
+) -> tuple[Candidate | None, float]:
+    """The candidate that best completes `chosen`, with its score (bonuses included)."""
     query = retrieval.query
+    first = chosen[0]
     q_terms = frozenset(query.terms)
-    t1 = _terms_of(first)
+    chosen_terms = [_terms_of(c) for c in chosen]
+    t1 = frozenset().union(*chosen_terms)
+    used = sum(c.words for c in chosen)
     bridge = t1 - q_terms
     idf = {**retrieval.idf, **index.idf(bridge)}
     q_total = sum(idf.get(t, 0.0) for t in q_terms) or 1.0
     b_total = sum(idf.get(t, 0.0) for t in bridge) or 1.0
-    cue1 = cue(query.kind, _text_of(first), query.text)
+    cue1 = max(cue(query.kind, _text_of(c), query.text) for c in chosen)
     starts_with_pronoun = bool(_PRONOUN_START.match(_text_of(first)))
     best, best_score = None, float("-inf")
     for c in cands[1:SECOND_POOL]:
-        if c.passage.chunk.id == first.passage.chunk.id and c.start < first.end and first.start < c.end:
-            continue  # overlaps the first
-        if first.words + c.words > max_words:
-            if max_words - first.words < 12:
+        if any(c.passage.chunk.id == o.passage.chunk.id and c.start < o.end and o.start < c.end for o in chosen):
+            continue  # overlaps a chosen sentence
+        if used + c.words > max_words:
+            if max_words - used < 12:
                 continue  # a clause that short rarely carries an answer
-            c = trim(c, query, retrieval.idf, max_words - first.words)
-            if first.words + c.words > max_words:
+            c = trim(c, query, retrieval.idf, max_words - used)
+            if used + c.words > max_words:
                 continue
         tc = _terms_of(c)
-        if len(tc & t1) > 0.6 * len(tc | t1):
+        if any(len(tc & t) > 0.6 * len(tc | t) for t in chosen_terms):
             continue  # the same fact again, e.g. from another page
         gain = sum(idf.get(t, 0.0) for t in (q_terms & tc) - t1) / q_total
         bridged = sum(idf.get(t, 0.0) for t in bridge & tc) / b_total
         cue_gain = max(0.0, cue(query.kind, _text_of(c), query.text) - cue1)
-        adjacent = c.passage.chunk.id == first.passage.chunk.id and (c.end <= first.start or c.start >= first.end)
+        adjacent = any(c.passage.chunk.id == o.passage.chunk.id for o in chosen)
         # "It was designed by ..." needs the sentence before it to say what "it" is
-        antecedent = adjacent and c.end <= first.start and starts_with_pronoun and _is_previous(c, first)
+        antecedent = (
+            c.passage.chunk.id == first.passage.chunk.id
+            and c.end <= first.start
+            and starts_with_pronoun
+            and _is_previous(c, first)
+        )
         if not (gain > 0 or cue_gain > 0 or adjacent):
-            continue  # from elsewhere, it must add question words or the answer type, not restate the first
+            continue  # from elsewhere, it must add question words or the answer type, not restate
         score = (
             c.score
             + W_GAIN * gain
@@ -155,9 +178,7 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
         )
         if score > best_score:
             best, best_score = c, score
-    if best is not None and best_score >= first.score - SECOND_MARGIN:
-        return [first, best]
-    return [first]
+    return best, best_score
 
 
 _PRONOUN_START = re.compile(
@@ -208,24 +229,29 @@ def trim(c: Candidate, query: Query, idf: dict[str, float], max_words: int) -> C
 
 
 def _merge_adjacent(chosen: list[Candidate]) -> list[Candidate]:
-    """Two sentences of one chunk read in document order, and as one quote when nothing lies between them."""
-    if len(chosen) != 2 or chosen[0].passage.chunk.id != chosen[1].passage.chunk.id:
-        return chosen
-    a, b = sorted(chosen, key=lambda c: c.start)
-    chunk = a.passage.chunk
-    if chunk.text[a.end - chunk.start : b.start - chunk.start].strip():
-        return [a, b]
-    return [
-        Candidate(
-            a.passage,
-            a.start,
-            b.end,
-            max(a.score, b.score),
-            max(a.cosine, b.cosine),
-            max(a.overlap, b.overlap),
-            a.words + b.words,
+    """Sentences of one chunk read in document order, and as one quote when nothing lies between them."""
+    order = list(dict.fromkeys(c.passage.chunk.id for c in chosen))
+    out: list[Candidate] = []
+    for c in sorted(chosen, key=lambda c: (order.index(c.passage.chunk.id), c.start)):
+        prev = out[-1] if out else None
+        chunk = c.passage.chunk
+        if (
+            prev is None
+            or prev.passage.chunk.id != chunk.id
+            or chunk.text[prev.end - chunk.start : c.start - chunk.start].strip()
+        ):
+            out.append(c)
+            continue
+        out[-1] = Candidate(
+            prev.passage,
+            prev.start,
+            c.end,
+            max(prev.score, c.score),
+            max(prev.cosine, c.cosine),
+            max(prev.overlap, c.overlap),
+            prev.words + c.words,
         )
-    ]
+    return out
 
 
 def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candidate] = ()) -> float:  # type: ignore[assignment]

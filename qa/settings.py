@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     abstain_threshold: float = Field(
         0.40, description="Answers whose confidence is below this abstain (calibrated with qa eval --sweep)."
     )
-    max_answer_words: int = Field(50, ge=5, description="Soft limit on the extractive answer's length.")
+    max_answer_words: int = Field(
+        80, ge=5, description="Most words in an extractive answer (up to three sentences; most are far shorter)."
+    )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are truncated, with a note.")
 
     # --- optional generator (LLM) -------------------------------------------------------------
