@@ -1,14 +1,17 @@
 """Passages -> Answer: the extractive answerer, citations checked against the source, and abstention.
 
 The answerer needs no LLM: it scores every sentence of the best passages by how well it answers the question
-and quotes the best one (with its neighbour when that adds what the question asks for). A quote is always
+and quotes the best one, plus up to two more when each adds what the question asks for. A quote is always
 `document.text[start:end]`, checked before it is returned.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from qa.query import Query
 from qa.retrieve import Retrieval
@@ -17,6 +20,9 @@ from qa.store import Index
 from qa.text import clean_inline_markdown, terms
 from qa.types import Answer, AnswerSentence, Chunk, Citation, Passage
 
+# a second retrieval (query, vector or None to encode it), for questions whose answer spans two passages
+Search = Callable[[Query, np.ndarray | None], Retrieval]
+
 ANSWER_PASSAGES = 8  # sentences are chosen from this many top passages
 # sentence score = cosine + W_OV * overlap + W_CUE * answer-type cue + W_PRIOR * passage prior
 W_OV, W_CUE, W_PRIOR = 0.5, 0.15, 0.3
@@ -24,6 +30,9 @@ W_OV, W_CUE, W_PRIOR = 0.5, 0.15, 0.3
 W_GAIN, W_BRIDGE, W_ADJ, W_ANTECEDENT, SECOND_POOL = 1.0, 0.3, 0.05, 0.4, 40
 # the second and third sentence must score within these margins of the first (chosen on evals/docs.jsonl)
 MORE_MARGINS = (0.1, 0.0)
+# a sentence found by the second search must score this close to that search's best; docs.jsonl scores 0.1-0.3
+# alike, and 0.2 is the smallest that takes the plain bridge in tests/test_answer.py
+HOP_MARGIN = 0.2
 TYPE_PENALTY = 0.25
 ABSTAIN_TEXT = "The documents don't say: none of the closest passages answers this question."
 
@@ -119,7 +128,7 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
     first = trim(cands[0], retrieval.query, retrieval.idf, max_words)
     chosen = [first]
     for margin in MORE_MARGINS:
-        best, best_score = _next_sentence(chosen, cands, retrieval, index, max_words)
+        best, best_score = _next_sentence(chosen, cands[1:SECOND_POOL], retrieval, index, max_words)
         if best is None or best_score < first.score - margin:
             break
         chosen.append(best)
@@ -127,9 +136,9 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
 
 
 def _next_sentence(
-    chosen: list[Candidate], cands: list[Candidate], retrieval: Retrieval, index: Index, max_words: int
+    chosen: list[Candidate], pool: list[Candidate], retrieval: Retrieval, index: Index, max_words: int
 ) -> tuple[Candidate | None, float]:
-    """The candidate that best completes `chosen`, with its score (bonuses included)."""
+    """The candidate of `pool` that best completes `chosen`, with its score (bonuses included)."""
     query = retrieval.query
     first = chosen[0]
     q_terms = frozenset(query.terms)
@@ -143,7 +152,7 @@ def _next_sentence(
     cue1 = max(cue(query.kind, _text_of(c), query.text) for c in chosen)
     starts_with_pronoun = bool(_PRONOUN_START.match(_text_of(first)))
     best, best_score = None, float("-inf")
-    for c in cands[1:SECOND_POOL]:
+    for c in pool:
         if any(c.passage.chunk.id == o.passage.chunk.id and c.start < o.end and o.start < c.end for o in chosen):
             continue  # overlaps a chosen sentence
         if used + c.words > max_words:
@@ -179,6 +188,40 @@ def _next_sentence(
         if score > best_score:
             best, best_score = c, score
     return best, best_score
+
+
+def second_hop(
+    chosen: list[Candidate], retrieval: Retrieval, index: Index, max_words: int, search: Search
+) -> list[Candidate]:
+    """Search again with the first answer sentence added to the question, for facts that span two passages.
+
+    "Where in Copenhagen was the conference at which Google open sourced gVisor?": the first sentence names
+    the conference, and only a search that includes it finds the venue. The new sentence must add question
+    words or the answer type, like any further sentence, and score within HOP_MARGIN of the best one found.
+    """
+    room = max_words - sum(c.words for c in chosen)
+    if len(chosen) > len(MORE_MARGINS) or room < 12:
+        return chosen
+    query = retrieval.query
+    first = _text_of(chosen[0])
+    hop = replace(query, text=f"{query.text} {first}", terms=tuple(dict.fromkeys((*query.terms, *terms(first)))))
+    found = candidates(search(hop, _hop_vector(chosen[0], retrieval)))
+    if not found:
+        return chosen
+    best, best_score = _next_sentence(chosen, found[:SECOND_POOL], retrieval, index, max_words)
+    if best is None or best_score < found[0].score - HOP_MARGIN:
+        return chosen
+    return [*chosen, best]
+
+
+def _hop_vector(first: Candidate, retrieval: Retrieval) -> np.ndarray | None:
+    """The question's vector plus the first sentence's stored one: the second search needs no model call."""
+    ev = retrieval.evidence.get(first.passage.chunk.id)
+    if retrieval.vector is None or ev is None:
+        return None
+    i = next((k for k, (s, e) in enumerate(first.passage.chunk.sentences) if s <= first.start < e), 0)
+    v = retrieval.vector + ev.vectors[i]
+    return (v / (np.linalg.norm(v) or 1.0)).astype(np.float32)
 
 
 _PRONOUN_START = re.compile(
@@ -287,10 +330,13 @@ def cite(index: Index, n: int, chunk: Chunk, start: int, end: int, score: float)
     return Citation(n, chunk.source, chunk.section, start, end, quote, round(score, 4), chunk.id)
 
 
-def extractive(retrieval: Retrieval, index: Index, settings: Settings) -> Answer:
-    """The default answer: quoted sentences with [n] markers, or an abstention with the closest passages."""
+def extractive(retrieval: Retrieval, index: Index, settings: Settings, search: Search | None = None) -> Answer:
+    """The default answer: quoted sentences with [n] markers, or an abstention with the closest passages.
+
+    `search` (retrieval for another query) enables the second hop; without it the answer uses these passages only.
+    """
     cands = candidates(retrieval)
-    chosen = _merge_adjacent(choose(cands, retrieval, index, settings.max_answer_words)) if cands else []
+    chosen = choose(cands, retrieval, index, settings.max_answer_words) if cands else []
     conf = confidence(retrieval, cands, chosen)
     passages = retrieval.passages[: settings.top_k]
     common = dict(
@@ -304,6 +350,9 @@ def extractive(retrieval: Retrieval, index: Index, settings: Settings) -> Answer
     )
     if not cands or conf < settings.abstain_threshold:
         return Answer(text=ABSTAIN_TEXT, abstained=True, citations=(), **common)  # type: ignore[arg-type]
+    if search is not None:
+        chosen = second_hop(chosen, retrieval, index, settings.max_answer_words, search)
+    chosen = _merge_adjacent(chosen)
     citations, parts, sentences = [], [], []
     for c in chosen:
         cit = cite(index, len(citations) + 1, c.passage.chunk, c.start, c.end, c.score)

@@ -169,7 +169,7 @@ def stream_answer(
     embedder = load_query_encoder(index.model, settings.query_backend)
     retrieval = retrieve(query, index, embedder, settings)
     t1 = time.perf_counter()
-    result = extractive(retrieval, index, settings)
+    result = extractive(retrieval, index, settings, lambda q, v: retrieve(q, index, embedder, settings, vector=v))
     timings = {
         **{k: round(v, 2) for k, v in retrieval.timings.items()},
         "answer": round((time.perf_counter() - t1) * 1e3, 2),

@@ -32,6 +32,7 @@ class SentenceEvidence:
     cosine: np.ndarray  # question vs each sentence
     overlap: np.ndarray  # idf-weighted share of question terms in each sentence
     terms: tuple[frozenset[str], ...]  # each sentence's terms
+    vectors: np.ndarray  # each sentence's embedding
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Retrieval:
     idf: dict[str, float]
     stages: dict[str, tuple[str, ...]]  # chunk ids per stage, best first (top 10)
     timings: dict[str, float] = field(default_factory=dict)  # ms
+    vector: np.ndarray | None = None  # the encoded question
 
 
 def idf_overlap(q_terms: tuple[str, ...], idf: dict[str, float], s_terms: frozenset[str]) -> float:
@@ -51,14 +53,24 @@ def idf_overlap(q_terms: tuple[str, ...], idf: dict[str, float], s_terms: frozen
     return sum(idf[t] for t in q_terms if t in s_terms) / total if total else 0.0
 
 
-def retrieve(query: Query, index: Index, embedder: Embedder | OnnxQueryEncoder, settings: Settings) -> Retrieval:
-    """Candidates from both searches, fused, then reranked; timings per stage in ms."""
+def retrieve(
+    query: Query,
+    index: Index,
+    embedder: Embedder | OnnxQueryEncoder,
+    settings: Settings,
+    *,
+    vector: np.ndarray | None = None,
+) -> Retrieval:
+    """Candidates from both searches, fused, then reranked; timings per stage in ms.
+
+    `vector` stands in for the encoded question when the caller already has one (the answerer's second search).
+    """
     from qa.text import terms as analyse
 
     t = time.perf_counter
     timings: dict[str, float] = {}
     t0 = t()
-    qvec = embedder.encode_query(query.text, threads=settings.query_threads)
+    qvec = embedder.encode_query(query.text, threads=settings.query_threads) if vector is None else vector
     t1 = t()
     d_rows, d_scores = index.dense_search(qvec, settings.dense_k)
     t2 = t()
@@ -97,7 +109,7 @@ def retrieve(query: Query, index: Index, embedder: Embedder | OnnxQueryEncoder, 
         s_terms = tuple(frozenset(analyse(s)) for s in c.sentence_texts())
         head = frozenset(analyse(c.section))
         ov = np.array([idf_overlap(query.terms, idf, st | head) for st in s_terms], dtype=np.float32)
-        evidence[c.id] = SentenceEvidence(cos, ov, s_terms)
+        evidence[c.id] = SentenceEvidence(cos, ov, s_terms, svecs)
         chunk_cos = dense_score.get(r)
         if chunk_cos is None:
             chunk_cos = float(np.asarray(index.chunk_vectors[r], dtype=np.float32) @ qvec)
@@ -138,7 +150,7 @@ def retrieve(query: Query, index: Index, embedder: Embedder | OnnxQueryEncoder, 
         **{stage: tuple(id_of[r] for r in rows) for stage, rows in tops.items()},
         "reranked": tuple(p.chunk.id for p in passages[:10]),
     }
-    return Retrieval(query, tuple(passages), evidence, idf, stages, timings)
+    return Retrieval(query, tuple(passages), evidence, idf, stages, timings, qvec)
 
 
 @cache

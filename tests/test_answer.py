@@ -1,9 +1,12 @@
 """Asking questions: cited answers whose quotes really are in the source, abstention, and bad questions."""
 
+import re
+
 import pytest
 
 from qa import answer
 from qa.errors import InputError
+from qa.settings import current
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +34,8 @@ def test_answers_cite_the_source_section_and_quote(kb_index, question, expected,
     first = a.citations[0]
     assert (first.source, first.section) == (source, section)
     assert expected in first.quote
-    assert len(a.text.split()) <= 60
+    words = [w for w in a.text.split() if not re.fullmatch(r"\[\d+\]", w)]
+    assert len(words) <= current().max_answer_words
 
 
 def test_every_citation_quote_is_exactly_in_the_source_at_its_offsets(kb_index, kb_dir):
@@ -91,3 +95,27 @@ def test_follow_up_questions_are_resolved_against_the_previous_one(kb_index):
     a = answer("and who designed it?", index=kb_index, history=["What is Driftwood?"])
     assert a.resolved_question == "Who designed Driftwood?"
     assert "Tomas Vik" in a.text
+
+
+def test_a_second_search_with_the_first_answer_sentence_finds_the_bridged_fact(kb_index):
+    """Two-passage questions: the first sentence names the database, a search that includes it finds who made it."""
+    from qa.embed import load_query_encoder
+    from qa.extract import _text_of, candidates, choose, second_hop
+    from qa.query import parse
+    from qa.retrieve import retrieve
+
+    settings = current()
+    encoder = load_query_encoder(kb_index.model, settings.query_backend)
+    question = "Who designed the database that stores every Lighthouse reading?"
+    retrieval = retrieve(parse(question), kb_index, encoder, settings)
+    first = choose(candidates(retrieval), retrieval, kb_index, settings.max_answer_words)[:1]
+    assert "Driftwood" in _text_of(first[0])
+    asked = []
+
+    def search(query, vector):
+        asked.append(query.text)
+        return retrieve(query, kb_index, encoder, settings, vector=vector)
+
+    chosen = second_hop(first, retrieval, kb_index, settings.max_answer_words, search)
+    assert asked == [f"{question} {_text_of(first[0])}"]
+    assert len(chosen) == 2 and "Tomas Vik" in _text_of(chosen[1])
