@@ -153,7 +153,7 @@ def bench_queries(index_dir: Path, settings: Settings, n: int) -> dict[str, Any]
         "stages_ms": {
             k: {"p50": round(statistics.median(v), 2), "p95": round(_pct(v, 95), 2)} for k, v in per_stage.items()
         },
-        "serving_rss_mb": round(peak_rss_mb(), 1),
+        "process_peak_rss_mb": round(peak_rss_mb(), 1),  # this process, indexing included: not what serving holds
     }
 
 
@@ -416,7 +416,7 @@ def _print(console: Any, r: dict[str, Any]) -> None:
     console.print(t)
     cs = r["cold_start"]
     console.print(
-        f"cold start: qa ask {cs['qa_ask_s_p50']} s, qa --help {cs['qa_help_s_p50']} s; serving RSS {q['serving_rss_mb']} MB"
+        f"cold start: qa ask {cs['qa_ask_s_p50']} s, qa --help {cs['qa_help_s_p50']} s; peak RSS of this run {q['process_peak_rss_mb']} MB (indexing included)"
     )
     if "scale" in r:
         t = Table(title="approximate search at scale (" + r["scale"]["how"] + ")")
