@@ -97,6 +97,12 @@ def test_follow_up_questions_are_resolved_against_the_previous_one(kb_index):
     assert "Tomas Vik" in a.text
 
 
+def test_a_sentence_that_opens_with_a_pronoun_is_quoted_with_the_one_that_names_it(kb_index):
+    a = answer("Which database was designed by someone who built storage engines for weather stations?", index=kb_index)
+    assert "Driftwood is the time-series database" in a.text
+    assert a.text.index("Driftwood") < a.text.index("It was designed by Tomas Vik")
+
+
 def test_a_second_search_with_the_first_answer_sentence_finds_the_bridged_fact(kb_index):
     """Two-passage questions: the first sentence names the database, a search that includes it finds who made it."""
     from qa.embed import load_query_encoder
