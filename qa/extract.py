@@ -309,17 +309,21 @@ def _merge_adjacent(chosen: list[Candidate]) -> list[Candidate]:
 
 
 def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candidate] = ()) -> float:  # type: ignore[assignment]
-    """How sure we are that the passages answer the question: the best sentence cosine among the top candidates.
+    """How sure we are that the passages answer the question: the best sentence cosine among the top candidates,
+    or half the best sentence's share of the question's idf-weighted words, whichever is higher.
 
     Sixty off-topic probe questions (evals/offtopic-probes.jsonl) reach at most 0.36 on docs/ and on the seeds,
-    so the default threshold of 0.40 refuses them with room to spare. Mixing in the share of question words the
-    top passage covers (the formula before) refused more paraphrased answerable questions and no more off-topic
-    ones. A question that asks for a number or a date whose chosen answer holds none loses TYPE_PENALTY: the
-    passages are about the right thing but do not say what was asked (a near-miss).
+    so the default threshold of 0.40 refuses them with room to spare. The word share counts only when a sentence
+    holds 80% of the question's weight: names the embedding model does not know ("At which company is Rafael
+    Fernández López a senior software engineer?") leave the cosine low. Mixing in the share of question words
+    the top passage covers (the formula before) refused more paraphrased answerable questions and no more
+    off-topic ones. A question that asks for a number or a date whose chosen answer holds none loses
+    TYPE_PENALTY: the passages are about the right thing but do not say what was asked (a near-miss).
     """
     if not cands or not retrieval.passages:
         return 0.0
-    conf = max(c.cosine for c in cands[:20])
+    top = cands[:20]
+    conf = max(max(c.cosine for c in top), 0.5 * max(c.overlap for c in top))
     kind = retrieval.query.kind
     if chosen and kind in ("number", "time") and not any(cue(kind, _text_of(c), retrieval.query.text) for c in chosen):
         conf -= TYPE_PENALTY
