@@ -168,6 +168,11 @@ def run(
 # --- metrics ---------------------------------------------------------------------------------
 
 
+def _cell(value: Any) -> str:
+    """A table cell: a dash where a figure has nothing to measure (no answerable questions, say)."""
+    return "—" if value is None else str(value)
+
+
 def _ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
@@ -461,17 +466,20 @@ def main(
     for c in cols:
         table.add_column(c.replace("_", " "), justify="right")
     for name, m in [("all", overall), *summary["by_kind"].items()]:
-        table.add_row(name, *("" if m.get(c) is None else str(m.get(c)) for c in cols))
+        table.add_row(name, *(_cell(m.get(c)) for c in cols))
     for b in summary.get("baseline", []):
-        table.add_row(b["name"], "", *("" if b.get(c) is None else str(b.get(c)) for c in cols[1:]))
+        table.add_row(b["name"], "", *(_cell(b.get(c)) for c in cols[1:]))
     console.print(table)
-    stage_table = Table(title="retrieval by stage (answerable questions)")
-    stage_table.add_column("stage")
-    for c in ("recall@1", "recall@5", "recall@10", "mrr@10"):
-        stage_table.add_column(c, justify="right")
-    for s in STAGES:
-        stage_table.add_row(s, *(str(overall[f"{s}_{c}"]) for c in ("recall@1", "recall@5", "recall@10", "mrr@10")))
-    console.print(stage_table)
+    if overall["answerable"]:
+        stage_table = Table(title="retrieval by stage (answerable questions)")
+        stage_table.add_column("stage")
+        for c in ("recall@1", "recall@5", "recall@10", "mrr@10"):
+            stage_table.add_column(c, justify="right")
+        for s in STAGES:
+            stage_table.add_row(
+                s, *(_cell(overall[f"{s}_{c}"]) for c in ("recall@1", "recall@5", "recall@10", "mrr@10"))
+            )
+        console.print(stage_table)
     console.print(
         f"abstention precision {overall['abstention_precision']}, recall {overall['abstention_recall']}; "
         f"latency p50 {overall['latency_ms_p50']} ms, p95 {overall['latency_ms_p95']} ms; index {build_s:.1f} s"
@@ -482,7 +490,7 @@ def main(
             st.add_column(c.replace("_", " "), justify="right")
         for row in summary["sweep"]:
             st.add_row(
-                *(str(v) for v in row.values()), style="bold" if row["threshold"] == round(threshold, 3) else None
+                *(_cell(v) for v in row.values()), style="bold" if row["threshold"] == round(threshold, 3) else None
             )
         console.print(st)
     if json_out:
