@@ -121,7 +121,8 @@ def _text_of(c: Candidate) -> str:
 
 
 def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words: int) -> list[Candidate]:
-    """The best sentence, plus up to two more when each adds what those chosen so far lack.
+    """The best sentence (with the one before it when it opens with a pronoun), plus up to two more when each
+    adds what those chosen so far lack.
 
     A further sentence earns a bonus for question words the chosen ones do not cover, for the answer type they
     lack, and for sharing their new words (a bridge: the first names "Kata Containers", the next says who
@@ -147,14 +148,18 @@ def _antecedent(first: Candidate, cands: list[Candidate]) -> Candidate | None:
     """The sentence just before `first` in its chunk when `first` opens with a pronoun, else None."""
     if not _PRONOUN_START.match(_text_of(first)):
         return None
-    spans = first.passage.chunk.sentences
-    i = next((k for k, (s, e) in enumerate(spans) if s <= first.start < e), 0)
+    i = _sentence_index(first)
     if i == 0:
         return None
-    s, e = spans[i - 1]
+    s, e = first.passage.chunk.sentences[i - 1]
     return next(
         (c for c in cands if c.passage.chunk.id == first.passage.chunk.id and c.start == s and c.end == e), None
     )
+
+
+def _sentence_index(c: Candidate) -> int:
+    """Which of its chunk's sentences a candidate starts in (a trimmed candidate starts mid-sentence)."""
+    return next((k for k, (s, e) in enumerate(c.passage.chunk.sentences) if s <= c.start < e), 0)
 
 
 def _next_sentence(
@@ -236,8 +241,7 @@ def _hop_vector(first: Candidate, retrieval: Retrieval) -> np.ndarray | None:
     ev = retrieval.evidence.get(first.passage.chunk.id)
     if retrieval.vector is None or ev is None:
         return None
-    i = next((k for k, (s, e) in enumerate(first.passage.chunk.sentences) if s <= first.start < e), 0)
-    v = retrieval.vector + ev.vectors[i]
+    v = retrieval.vector + ev.vectors[_sentence_index(first)]
     return (v / (np.linalg.norm(v) or 1.0)).astype(np.float32)
 
 
