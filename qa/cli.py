@@ -202,7 +202,8 @@ def eval_(
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Show accuracy/abstention across thresholds.")] = False,
     baseline: Annotated[
-        bool, typer.Option("--baseline", help="Also score a dense-only baseline (1000-char chunks, top passage).")
+        bool,
+        typer.Option("--baseline", help="Also score two baselines on 1000-char chunks, top passage: MiniLM and BM25."),
     ] = False,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Abstention threshold to evaluate.")] = None,
     generator: GeneratorOpt = None,
