@@ -17,7 +17,7 @@ class Query:
     text: str  # cleaned and resolved: what is embedded and searched
     original: str
     terms: tuple[str, ...]  # stemmed content words
-    kind: str  # expected answer: "person", "time", "number", "place" or "other"
+    kind: str  # expected answer: "person", "organization", "time", "number", "place", "reason" or "other"
     notes: tuple[str, ...] = ()
 
 
@@ -92,7 +92,8 @@ _KINDS = (
         r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b",
     ),
     ("time", r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b"),
-    ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker|company|organi[sz]ation|foundation|vendor|firm)\b"),
+    ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker)\b"),
+    ("organization", r"\bwhich (company|organi[sz]ation|foundation|vendor|firm)\b"),
     ("place", r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b"),
     ("reason", r"\bwhy\b|\bwhat (is|was) the reason\b|\bfor what reason\b"),
     ("other", r"\bwhat\b|\bwhich\b|\bhow\b"),
@@ -100,10 +101,13 @@ _KINDS = (
 
 
 def answer_kind(question: str) -> str:
-    """The type of answer a question asks for, from its first question phrase ("Who spoke when ..." is a who)."""
+    """The type of answer a question asks for, from its first question phrase ("Who spoke when ..." is a who).
+
+    Phrases that start at the same word go to the more specific kind: "what year" is a time, not a plain "what".
+    """
     q = question.lower()
-    found = [(m.start(), kind) for kind, pattern in _KINDS for m in [re.search(pattern, q)] if m]
-    return min(found)[1] if found else "other"
+    found = [(m.start(), rank, kind) for rank, (kind, pattern) in enumerate(_KINDS) for m in [re.search(pattern, q)] if m]
+    return min(found)[2] if found else "other"
 
 
 def parse(question: str, *, history: Sequence[str] = (), max_chars: int = 2000) -> Query:
