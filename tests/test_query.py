@@ -43,3 +43,17 @@ def test_parse_truncates_long_questions_with_a_note_and_refuses_empty_ones():
     assert len(q.text) <= 100 and "truncated" in q.notes[0]
     with pytest.raises(InputError, match="empty"):
         parse(" \n ", max_chars=100)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "holds_a_count"),
+    [
+        ("The conference drew 4300 participants.", True),
+        ("Twelve projects graduated.", True),
+        ("Google donated Kubernetes in 2015.", False),  # a year answers "when", not "how many"
+    ],
+)
+def test_how_many_questions_look_for_a_count_not_a_year(sentence, holds_a_count):
+    from qa.extract import cue
+
+    assert cue("number", sentence, "How many people came?") == (1.0 if holds_a_count else 0.0)
