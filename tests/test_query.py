@@ -29,7 +29,7 @@ def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previ
         ("Why do clusters lag behind the latest release?", "reason"),
         ("What is a service mesh?", "other"),
         ("In what year did Google unveil Kubernetes?", "time"),  # "what year" outranks the "what" it starts with
-        ("Which company did the CTO co-found?", "person"),
+        ("Which company did the CTO co-found?", "organization"),
         ("Which city hosted KubeCon EU 2022?", "place"),
         ("What is the reason clusters lag behind?", "reason"),
     ],
