@@ -128,8 +128,9 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
     lack, and for sharing their new words (a bridge: the first names "Kata Containers", the next says who
     governs Kata Containers); it must score close to the first and fit the word budget. From another passage
     it must add question words or the answer type: a restatement (docs/ repeats facts across pages) only makes
-    the answer longer. A first sentence that opens with a pronoun ("It's an incubating project ...") brings the
-    sentence before it, which says what "it" is.
+    the answer longer. A first sentence that opens with a pronoun ("It's an incubating project ...") or points
+    back ("... the latter approach is becoming more popular") brings the sentence before it, which says what
+    "it" or "the latter" is.
     """
     first = trim(cands[0], retrieval.query, retrieval.idf, max_words)
     chosen = [first]
@@ -145,8 +146,10 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
 
 
 def _antecedent(first: Candidate, cands: list[Candidate]) -> Candidate | None:
-    """The sentence just before `first` in its chunk when `first` opens with a pronoun, else None."""
-    if not _PRONOUN_START.match(_text_of(first)):
+    """The sentence just before `first` in its chunk when `first` opens with a pronoun or says "the latter",
+    else None."""
+    text = _text_of(first)
+    if not (_PRONOUN_START.match(text) or _BACK_REFERENCE.search(text)):
         return None
     i = _sentence_index(first)
     if i == 0:
@@ -249,6 +252,9 @@ _PRONOUN_START = re.compile(
     r"^[\"'“‘(]?(it|its|it’s|it's|this|that|these|those|they|their|he|she|his|her|such)\b", re.I
 )
 
+
+# "the latter approach", "the former": a reference back that only the sentence before can resolve
+_BACK_REFERENCE = re.compile(r"\bthe (latter|former|above)\b", re.I)
 
 _CLAUSE = re.compile(r"[,;:]\s+|\s+[–—-]\s+|\s+\(|\)\s+")
 

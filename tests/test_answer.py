@@ -103,6 +103,12 @@ def test_a_sentence_that_opens_with_a_pronoun_is_quoted_with_the_one_that_names_
     assert a.text.index("Driftwood") < a.text.index("It was designed by Tomas Vik")
 
 
+def test_a_sentence_that_says_the_latter_is_quoted_with_the_one_it_refers_to(kb_index):
+    a = answer("Which alarm policy did the Lighthouse maintainers choose?", index=kb_index)
+    assert "waiting for a second missed reading" in a.text  # said only in the sentence before
+    assert a.text.index("There were two options") < a.text.index("chose the latter")
+
+
 def test_a_second_search_with_the_first_answer_sentence_finds_the_bridged_fact(kb_index):
     """Two-passage questions: the first sentence names the database, a search that includes it finds who made it."""
     from qa.embed import load_query_encoder
