@@ -106,7 +106,9 @@ def answer_kind(question: str) -> str:
     Phrases that start at the same word go to the more specific kind: "what year" is a time, not a plain "what".
     """
     q = question.lower()
-    found = [(m.start(), rank, kind) for rank, (kind, pattern) in enumerate(_KINDS) for m in [re.search(pattern, q)] if m]
+    found = [
+        (m.start(), rank, kind) for rank, (kind, pattern) in enumerate(_KINDS) for m in [re.search(pattern, q)] if m
+    ]
     return min(found)[2] if found else "other"
 
 
