@@ -140,7 +140,9 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
     """Plain or extracted text: paragraphs by blank lines; short title-like lines become headings.
 
     Raw web text puts one paragraph per line, while hard-wrapped text spreads a paragraph over many:
-    a paragraph is read as wrapped prose when its lines (but the last) are all long.
+    a paragraph is read as wrapped prose when its lines (but the last) are all long. Less indented lines on top
+    are headings ("DESCRIPTION" above a man page's text) or terms ("-k, --keep" above what it does): the rest is
+    judged without them, and a term opens the first sentence of its description.
     """
     blocks: list[Block] = []
     lines = _lines(text)
@@ -155,22 +157,35 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
         if not group:
             continue
         body = [text[s:e] for s, e in group]
-        inner = [b.strip() for b in body[:-1]]
-        wrapped = (
-            len(group) > 1
-            and all(30 <= len(b) <= 130 for b in inner)  # a wrap width, not one paragraph per line
-            and sum(not re.search(r"[.!?:\"”’)]$", b) for b in inner) * 2 >= len(inner)  # lines end mid-sentence
-            and not any(_LIST.match(b) for b in body)
+        # less indented lines on top: headings ("FILES"), then up to three term lines ("-p", "--page-requisites")
+        h = 0
+        while h < len(body) - 1 and _indent(body[h]) < _indent(body[h + 1]) and _looks_like_heading(body[h]):
+            h += 1
+        m = h
+        while m < len(body) and _indent(body[m]) == _indent(body[h]):
+            m += 1
+        term = h < m < len(body) and m - h <= 3 and _indent(body[m]) > _indent(body[h])
+        prose = group[m:] if term else group[h:]
+        inner = [text[s:e].strip() for s, e in prose[:-1]]
+        wrapped = not any(_LIST.match(b) for b in body) and (
+            (term and len(prose) == 1)
+            or (
+                len(prose) > 1
+                and all(30 <= len(b) <= 130 for b in inner)  # a wrap width, not one paragraph per line
+                and sum(not re.search(r"[.!?:\"”’)]$", b) for b in inner) * 2 >= len(inner)  # lines end mid-sentence
+            )
         )
-        units = [(group[0][0], group[-1][1])] if wrapped else group
-        for s, e in units:
+        units = [(s, e, False) for s, e in (group[:h] if wrapped else group)]
+        if wrapped:
+            units.append((group[h][0], group[-1][1], True))
+        for s, e, joined in units:
             s, e = _trim(text, s, e)
             if e <= s:
                 continue
             line = text[s:e]
             if not re.search(r"\w", line):
                 continue  # a bare "-" or "*" separator line
-            if not wrapped and (_looks_like_heading(line) or (first and line == title)):
+            if not joined and (_looks_like_heading(line) or (first and line == title)):
                 blocks.append(Block("heading", s, e, level=1 if first else 2))
                 if not first:
                     # a guessed heading may be a byline or a caption ("Published at 28.06.2022"): keep it quotable
@@ -179,6 +194,10 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
                 blocks.append(Block("body", s, e))
             first = False
     return blocks
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 # --- sentences ------------------------------------------------------------------------------

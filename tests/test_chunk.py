@@ -69,3 +69,26 @@ def test_raw_web_text_without_headings_chunks_sensibly(seeds_dir: Path):
             assert doc.text[c.start : c.end] == c.text
             assert c.section.startswith(doc.title)
             assert estimate_tokens([c.text])[0] < 400
+
+
+MAN_PAGE = """TAR(1)                            GNU TAR Manual                            TAR(1)
+
+OPTIONS
+       --hole-detection=METHOD
+              Use METHOD to detect holes in sparse files.  This option implies --sparse.  Valid
+              values for METHOD are seek and raw.  Default is seek with fallback to raw.
+
+       -p
+       --preserve-permissions
+              Extract information about file permissions.
+"""
+
+
+def test_hard_wrapped_text_keeps_sentences_whole_and_options_with_their_description():
+    doc = Document(source="tar.txt", title="tar", text=MAN_PAGE, format="txt")
+    header, chunk = chunk_document(doc, max_tokens=200)
+    assert chunk.section == "tar > OPTIONS"
+    sentences = [" ".join(s.split()) for s in chunk.sentence_texts()]
+    assert "Valid values for METHOD are seek and raw." in sentences  # not cut at the line break
+    assert "--hole-detection=METHOD Use METHOD to detect holes in sparse files." in sentences
+    assert "-p --preserve-permissions Extract information about file permissions." in sentences
