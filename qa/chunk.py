@@ -178,6 +178,8 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
         units = [(s, e, False) for s, e in (group[:h] if wrapped else group)]
         if wrapped:
             units.append((group[h][0], group[-1][1], True))
+        else:
+            units = _rejoin_wrapped(text, units)
         for s, e, joined in units:
             s, e = _trim(text, s, e)
             if e <= s:
@@ -194,6 +196,26 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
                 blocks.append(Block("body", s, e))
             first = False
     return blocks
+
+
+def _rejoin_wrapped(text: str, units: list[tuple[int, int, bool]]) -> list[tuple[int, int, bool]]:
+    """Lines of a group that mixes wrapped paragraphs with headings (a PDF page): a line as long as the wrap
+    width that does not end a sentence continues on the next line. Only when no line is longer than a wrap
+    width: raw web text, one paragraph per line, stays as it is."""
+    lengths = [len(text[s:e].strip()) for s, e, _ in units]
+    width = max(lengths, default=0)
+    if not 50 <= width <= 130:
+        return units
+    out: list[tuple[int, int, bool]] = []
+    joining = False
+    for (s, e, _), n in zip(units, lengths, strict=True):
+        line = text[s:e].strip()
+        if joining and not _LIST.match(line):
+            out[-1] = (out[-1][0], e, True)
+        else:
+            out.append((s, e, False))
+        joining = n >= 0.6 * width and not re.search(r"[.!?:\"”’)]$", line)
+    return out
 
 
 def _indent(line: str) -> int:

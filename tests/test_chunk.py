@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+from pdfgen import make_pdf
+
 from qa.chunk import chunk_document, estimate_tokens, split_sentences
-from qa.load import load_folder
+from qa.load import load_file, load_folder, scan
 from qa.types import Document
 
 MD = """# Kata Containers
@@ -92,3 +94,21 @@ def test_hard_wrapped_text_keeps_sentences_whole_and_options_with_their_descript
     assert "Valid values for METHOD are seek and raw." in sentences  # not cut at the line break
     assert "--hole-detection=METHOD Use METHOD to detect holes in sparse files." in sentences
     assert "-p --preserve-permissions Extract information about file permissions." in sentences
+
+
+def test_a_pdf_page_of_wrapped_paragraphs_under_headings_keeps_sentences_whole(tmp_path: Path):
+    page = [
+        "Tide gauge network",
+        "The network covers 312 stations along the coast of Norway, from the southern",
+        "border to the Russian frontier. Each station reports a reading every ninety",
+        "seconds over a low-power radio link.",
+        "Maintenance",
+        "Technicians visit every station once a year to replace the battery and to clean",
+        "the sensor housing, which collects salt deposits over the winter months.",
+    ]
+    (tmp_path / "gauges.pdf").write_bytes(make_pdf([page]))
+    doc = load_file(scan(tmp_path)[0])
+    chunks = chunk_document(doc, max_tokens=200)
+    sentences = [" ".join(s.split()) for c in chunks for s in c.sentence_texts()]
+    assert "Each station reports a reading every ninety seconds over a low-power radio link." in sentences
+    assert chunks[-1].section == "Tide gauge network > Maintenance (p. 1)"
