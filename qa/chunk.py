@@ -136,6 +136,9 @@ def _looks_like_heading(line: str) -> bool:
     )
 
 
+_ENDS_SENTENCE = re.compile(r"[.!?:\"”’)]$")  # a line that ends here ends a sentence, not a wrapped line
+
+
 def text_blocks(text: str, title: str = "") -> list[Block]:
     """Plain or extracted text: paragraphs by blank lines; short title-like lines become headings.
 
@@ -172,7 +175,7 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
             or (
                 len(prose) > 1
                 and all(30 <= len(b) <= 130 for b in inner)  # a wrap width, not one paragraph per line
-                and sum(not re.search(r"[.!?:\"”’)]$", b) for b in inner) * 2 >= len(inner)  # lines end mid-sentence
+                and sum(not _ENDS_SENTENCE.search(b) for b in inner) * 2 >= len(inner)  # lines end mid-sentence
             )
         )
         units = [(s, e, False) for s, e in (group[:h] if wrapped else group)]
@@ -214,7 +217,7 @@ def _rejoin_wrapped(text: str, units: list[tuple[int, int, bool]]) -> list[tuple
             out[-1] = (out[-1][0], e, True)
         else:
             out.append((s, e, False))
-        joining = n >= 0.6 * width and not re.search(r"[.!?:\"”’)]$", line)
+        joining = n >= 0.6 * width and not _ENDS_SENTENCE.search(line)
     return out
 
 
