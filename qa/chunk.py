@@ -190,7 +190,7 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
             line = text[s:e]
             if not re.search(r"\w", line):
                 continue  # a bare "-" or "*" separator line
-            if not joined and (_looks_like_heading(line) or (first and line == title)):
+            if not joined and (_looks_like_heading(line) or (first and " ".join(line.split()) == title)):
                 blocks.append(Block("heading", s, e, level=1 if first else 2))
                 if not first:
                     # a guessed heading may be a byline or a caption ("Published at 28.06.2022"): keep it quotable

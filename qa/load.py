@@ -150,7 +150,7 @@ def _load_text(f: SourceFile, text: str, fmt: str) -> Document:
             title = t.group(1) if t else None
         title = title or (m.group(1) if m else None)
     else:
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        first = next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")
         if 0 < len(first) <= 100 and not first.endswith((".", ",", ";", ":", "!", "?")):
             title = first
     return Document(source=f.source, title=title or _pretty_stem(f.path), text=text, format=fmt)
@@ -197,6 +197,6 @@ def _load_pdf(f: SourceFile, data: bytes) -> Document | None:
         return None
     text = "\n\n".join(parts)
     if not title:
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        first = next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")
         title = first if 0 < len(first) <= 100 else _pretty_stem(f.path)
     return Document(source=f.source, title=title, text=text, format="pdf", pages=tuple(pages))

@@ -5,6 +5,7 @@ import logging
 import pytest
 from conftest import make_kb
 
+from qa.chunk import chunk_document
 from qa.errors import InputError
 from qa.load import load_folder, scan
 
@@ -42,3 +43,12 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="folder not found"):
         scan(tmp_path / "nope")
     assert scan(tmp_path) == []
+
+
+def test_a_title_line_laid_out_with_spaces_reads_as_one_title(tmp_path):
+    (tmp_path / "tar.txt").write_text(
+        "TAR(1)       GNU TAR Manual       TAR(1)\n\nNAME\n       tar - an archiving utility\n"
+    )
+    (doc,) = load_folder(tmp_path)
+    assert doc.title == "TAR(1) GNU TAR Manual TAR(1)"
+    assert chunk_document(doc, max_tokens=200)[-1].section == "TAR(1) GNU TAR Manual TAR(1) > NAME"  # said once
