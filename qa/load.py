@@ -140,6 +140,11 @@ def _pretty_stem(path: Path) -> str:
     return re.sub(r"[-_]+", " ", path.stem).strip().capitalize() or path.name
 
 
+def _first_line(text: str) -> str:
+    """The first non-blank line with its runs of spaces collapsed: a title candidate ("TAR(1)   GNU TAR Manual")."""
+    return next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")
+
+
 def _load_text(f: SourceFile, text: str, fmt: str) -> Document:
     title = None
     if fmt == "md":
@@ -150,7 +155,7 @@ def _load_text(f: SourceFile, text: str, fmt: str) -> Document:
             title = t.group(1) if t else None
         title = title or (m.group(1) if m else None)
     else:
-        first = next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")
+        first = _first_line(text)
         if 0 < len(first) <= 100 and not first.endswith((".", ",", ";", ":", "!", "?")):
             title = first
     return Document(source=f.source, title=title or _pretty_stem(f.path), text=text, format=fmt)
@@ -197,6 +202,6 @@ def _load_pdf(f: SourceFile, data: bytes) -> Document | None:
         return None
     text = "\n\n".join(parts)
     if not title:
-        first = next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")
+        first = _first_line(text)
         title = first if 0 < len(first) <= 100 else _pretty_stem(f.path)
     return Document(source=f.source, title=title, text=text, format="pdf", pages=tuple(pages))

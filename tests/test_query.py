@@ -3,6 +3,7 @@
 import pytest
 
 from qa.errors import InputError
+from qa.extract import cue
 from qa.query import answer_kind, parse, resolve_followup
 
 
@@ -54,6 +55,4 @@ def test_parse_truncates_long_questions_with_a_note_and_refuses_empty_ones():
     ],
 )
 def test_how_many_questions_look_for_a_count_not_a_year(sentence, holds_a_count):
-    from qa.extract import cue
-
     assert cue("number", sentence, "How many people came?") == (1.0 if holds_a_count else 0.0)
