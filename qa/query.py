@@ -100,12 +100,22 @@ _KINDS = (
 )
 
 
+# "When decompressing, which suffixes ...": an opening clause that sets the scene; the question phrase follows it
+_SCENE = re.compile(
+    r"^(?:when|where|while|if|once|after|before|in|on|for|during)\s+"
+    r"(?!(?:is|was|are|were|do|does|did|will|would|can|could|has|have|had|should)\b)[^,?]*,\s*"
+    r"(?=.*\b(?:who|whom|whose|what|which|when|where|why|how)\b)",
+    re.IGNORECASE,
+)
+
+
 def answer_kind(question: str) -> str:
-    """The type of answer a question asks for, from its first question phrase ("Who spoke when ..." is a who).
+    """The type of answer a question asks for, from its first question phrase ("Who spoke when ..." is a who),
+    after an opening clause ("When decompressing, which suffixes ..." asks a which, not a when).
 
     Phrases that start at the same word go to the more specific kind: "what year" is a time, not a plain "what".
     """
-    q = question.lower()
+    q = _SCENE.sub("", question.lower(), count=1)
     found = [
         (m.start(), rank, kind) for rank, (kind, pattern) in enumerate(_KINDS) for m in [re.search(pattern, q)] if m
     ]

@@ -64,6 +64,13 @@ def test_off_topic_question_abstains_and_still_shows_the_closest_passages(kb_ind
     assert len(a.passages) > 0
 
 
+def test_a_question_for_an_amount_in_a_unit_the_documents_never_give_abstains(kb_index):
+    """The gauge network is described by its 312 stations, never by its length: a near-miss, not an answer."""
+    a = answer("How many kilometres of coast does the gauge network cover?", index=kb_index)
+    assert a.abstained and "312 stations" in a.passages[0].chunk.text  # the closest passage is still shown
+    assert "312" in answer("How many stations does the gauge network cover?", index=kb_index).text
+
+
 def test_answer_reports_timings_and_stage_of_each_passage(kb_index):
     a = answer("Who designed Driftwood?", index=kb_index)
     assert {"embed", "dense", "keyword", "fusion", "rerank", "answer", "total"} <= set(a.timings)

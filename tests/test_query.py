@@ -3,7 +3,7 @@
 import pytest
 
 from qa.errors import InputError
-from qa.extract import cue
+from qa.extract import cue, lacks_unit
 from qa.query import answer_kind, parse, resolve_followup
 
 
@@ -33,6 +33,9 @@ def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previ
         ("Which company did the CTO co-found?", "organization"),
         ("Which city hosted KubeCon EU 2022?", "place"),
         ("What is the reason clusters lag behind?", "reason"),
+        ("When decompressing, which suffixes does xz replace?", "other"),  # an opening clause sets the scene
+        ("In his keynote, who did Kohn thank?", "person"),
+        ("When was Kubernetes 1.9 released?", "time"),
     ],
 )
 def test_answer_kind_comes_from_the_first_question_phrase(question, kind):
@@ -56,3 +59,19 @@ def test_parse_truncates_long_questions_with_a_note_and_refuses_empty_ones():
 )
 def test_how_many_questions_look_for_a_count_not_a_year(sentence, holds_a_count):
     assert cue("number", sentence, "How many people came?") == (1.0 if holds_a_count else 0.0)
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "lacking"),
+    [
+        ("How many kilometres did Paul ride?", "Paul rode from Saarbrücken to Valencia in 4 days.", True),
+        ("How many kilometres did Paul ride?", "The trip covered 1,900 km.", False),
+        ("How much did a ticket cost?", "Academic tickets were very cheap, and 4300 people came.", True),
+        ("How much did a ticket cost?", "A ticket cost $1,200.", False),
+        ("How many megabytes does a VM use?", "Each VM needs 40 MB.", False),
+        ("How long does a boot take?", "Booting is quick on 2 cores.", True),
+        ("How many sessions ran at once?", "Talks ran in four or five rooms.", False),  # a count, no unit to hold
+    ],
+)
+def test_a_question_naming_a_unit_wants_an_amount_in_that_unit(question, sentence, lacking):
+    assert lacks_unit(question, [sentence]) is lacking
