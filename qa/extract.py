@@ -60,36 +60,48 @@ _CUES = {
 
 # A quantity question that names its unit ("how many kilometres", "how much did it cost") is answered only by a
 # sentence with an amount in that unit; units are a closed vocabulary, unlike the counted noun ("how many
-# sessions" is answered by "four or five rooms"). Pairs of (question pattern, answer pattern).
+# sessions" is answered by "four or five rooms"). (answer kind, question pattern, answer pattern).
 _UNITS = (
     (  # money
+        "number",
         r"\bhow much\b.*\b(cost|costs|charged?|price[ds]?|pay|paid|money|fees?|raised?|stipends?|salary|budget)\b"
         r"|\bwhat (?:was|is|were|are) the (price|cost|fee)s?\b",
         r"[$€£¥]|\b(dollars?|euros?|pounds|usd|eur|gbp|cents?|free)\b",
     ),
     (  # distance
+        "number",
         r"\bhow far\b|\b(kilomet(er|re)s?|km|miles?)\b",
         r"\d\s*(km|mi)\b|\b(kilomet(er|re)s?|miles?|met(er|re)s?)\b",
     ),
     (  # data size
+        "number",
         r"\b(bytes?|(kilo|mega|giga|tera)bytes?|[kmgt]i?b)\b",
         r"\d\s*([kmgt]i?b|bytes?)\b|\b(kilo|mega|giga|tera)?bytes?\b",
     ),
     (  # duration
+        "number",
         r"\bhow long\b|\bhow many (milli|micro)?(seconds?|minutes?|hours?|days?|weeks?)\b",
         r"\b((milli|micro|nano)?seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b|\d\s*(ms|s|min|h)\b",
     ),
+    (  # a calendar date, not just a year ("On what date ..." is not answered by "KubeCon EU 2022")
+        "time",
+        r"\b(?:what|which)\s+(?:exact\s+)?dates?\b",
+        rf"\b{_MONTHS}\.?\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\b|\b\d{{4}}-\d\d-\d\d\b"
+        r"|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b",
+    ),
     (  # share
+        "number",
         r"\bwhat (percentage|percent|share|proportion|fraction)\b|\bhow many percent\b",
         r"%|\bper ?cent\b|\b(half|thirds?|quarters?|majority|minority)\b",
     ),
 )
-_UNIT_CUES = tuple((re.compile(q, re.IGNORECASE), re.compile(a, re.IGNORECASE)) for q, a in _UNITS)
+_UNIT_CUES = tuple((k, re.compile(q, re.IGNORECASE), re.compile(a, re.IGNORECASE)) for k, q, a in _UNITS)
 
 
-def lacks_unit(question: str, sentences: list[str]) -> bool:
-    """True when the question asks for an amount in a named unit and none of the sentences gives one."""
-    return any(q.search(question) and not any(a.search(s) for s in sentences) for q, a in _UNIT_CUES)
+def lacks_unit(kind: str, question: str, sentences: list[str]) -> bool:
+    """True when a number or time question asks for an amount in a named unit (or a calendar date) and none of
+    the sentences gives one."""
+    return any(k == kind and q.search(question) and not any(a.search(s) for s in sentences) for k, q, a in _UNIT_CUES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,12 +384,15 @@ def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candid
     top = cands[:20]
     conf = max(max(c.cosine for c in top), 0.5 * max(c.overlap for c in top))
     kind = retrieval.query.kind
-    if chosen and kind in ("number", "time"):
-        texts = [_text_of(c) for c in chosen]
-        if not any(cue(kind, t, retrieval.query.text) for t in texts) or (
-            kind == "number" and lacks_unit(retrieval.query.text, texts)
-        ):
-            conf -= TYPE_PENALTY
+    texts = [_text_of(c) for c in chosen]
+    if (
+        texts
+        and kind in ("number", "time")
+        and (
+            not any(cue(kind, t, retrieval.query.text) for t in texts) or lacks_unit(kind, retrieval.query.text, texts)
+        )
+    ):
+        conf -= TYPE_PENALTY
     return conf
 
 

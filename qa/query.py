@@ -91,7 +91,7 @@ _KINDS = (
         "number",
         r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b",
     ),
-    ("time", r"\bwhen\b|\b(what|which) (years?|dates?|months?|days?)\b"),
+    ("time", r"\bwhen\b|\b(what|which) (exact )?(years?|dates?|months?|days?)\b"),
     ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker)\b"),
     ("organization", r"\bwhich (company|organi[sz]ation|foundation|vendor|firm)\b"),
     ("place", r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b"),

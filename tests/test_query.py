@@ -71,7 +71,10 @@ def test_how_many_questions_look_for_a_count_not_a_year(sentence, holds_a_count)
         ("How many megabytes does a VM use?", "Each VM needs 40 MB.", False),
         ("How long does a boot take?", "Booting is quick on 2 cores.", True),
         ("How many sessions ran at once?", "Talks ran in four or five rooms.", False),  # a count, no unit to hold
+        ("Which sed switch splits input on zero bytes?", "-z separates lines by NUL.", False),  # not a quantity
+        ("On what date was the report published?", "The report came out at KubeCon EU 2022.", True),
+        ("On what date was the report published?", "The report was published on June 28, 2022.", False),
     ],
 )
 def test_a_question_naming_a_unit_wants_an_amount_in_that_unit(question, sentence, lacking):
-    assert lacks_unit(question, [sentence]) is lacking
+    assert lacks_unit(answer_kind(question), question, [sentence]) is lacking
