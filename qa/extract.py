@@ -50,6 +50,7 @@ _CUES = {
         r"\b(?!(?:1[89]|20)\d\d\b)\d[\d.,]*|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion)s?\b",
         re.IGNORECASE,
     ),
+    "version": re.compile(r"\b\d+\.\d+(?:\.\d+)*\b|\bv\d+\b|\b(?:version|release)\s+\d+\b", re.IGNORECASE),
     "person": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z'’-]+)+"),
     "reason": re.compile(
         r"\b(because|due to|since|as a result|consequence|reason|so that|in order to|thanks to|caus\w*|lead\w* to|driven by)\b",
@@ -387,7 +388,7 @@ def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candid
     texts = [_text_of(c) for c in chosen]
     if (
         texts
-        and kind in ("number", "time")
+        and kind in ("number", "time", "version")
         and (
             not any(cue(kind, t, retrieval.query.text) for t in texts) or lacks_unit(kind, retrieval.query.text, texts)
         )

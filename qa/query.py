@@ -17,7 +17,7 @@ class Query:
     text: str  # cleaned and resolved: what is embedded and searched
     original: str
     terms: tuple[str, ...]  # stemmed content words
-    kind: str  # expected answer: "person", "organization", "time", "number", "place", "reason" or "other"
+    kind: str  # expected answer: "person", "organization", "time", "number", "version", "place", "reason", "other"
     notes: tuple[str, ...] = ()
 
 
@@ -92,6 +92,7 @@ _KINDS = (
         r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b",
     ),
     ("time", r"\bwhen\b|\b(what|which) (exact )?(years?|dates?|months?|days?)\b"),
+    ("version", r"\b(what|which) (\w+ )?(version|release)s?\b"),
     ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker)\b"),
     ("organization", r"\bwhich (company|organi[sz]ation|foundation|vendor|firm)\b"),
     ("place", r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b"),

@@ -36,6 +36,7 @@ def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previ
         ("When decompressing, which suffixes does xz replace?", "other"),  # an opening clause sets the scene
         ("In his keynote, who did Kohn thank?", "person"),
         ("When was Kubernetes 1.9 released?", "time"),
+        ("In which Kubernetes version was the Workloads API introduced?", "version"),
     ],
 )
 def test_answer_kind_comes_from_the_first_question_phrase(question, kind):
