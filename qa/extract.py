@@ -298,7 +298,9 @@ def _hop_vector(first: Candidate, retrieval: Retrieval) -> np.ndarray | None:
 
 
 _PRONOUN_START = re.compile(
-    r"^[\"'“‘(]?(it|its|it’s|it's|this|that|these|those|they|their|he|she|his|her|such)\b", re.I
+    r"^[\"'“‘(]?(it|its|it’s|it's|this|that|these|those|they|their|he|she|his|her|such)\b"
+    r"|^(?:in|for|with|of|from|unlike|like|besides)\s+(?:those|these|such|both)\s",  # "In those languages, ..."
+    re.I,
 )
 
 

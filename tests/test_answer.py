@@ -110,6 +110,11 @@ def test_a_sentence_that_opens_with_a_pronoun_is_quoted_with_the_one_that_names_
     assert a.text.index("Driftwood") < a.text.index("It was designed by Tomas Vik")
 
 
+def test_a_sentence_that_opens_with_in_those_is_quoted_with_the_one_that_names_them(kb_index):
+    a = answer("Which databases lose the latest readings when the power fails?", index=kb_index)
+    assert "Tidewell and Brinestore" in a.text  # named only in the sentence before "In those stores, ..."
+
+
 def test_a_sentence_that_says_the_latter_is_quoted_with_the_one_it_refers_to(kb_index):
     a = answer("Which alarm policy did the Lighthouse maintainers choose?", index=kb_index)
     assert "waiting for a second missed reading" in a.text  # said only in the sentence before
