@@ -318,7 +318,7 @@ def chunk_document(
             stack.append((b.level, _section_name(text, b)))
             continue
         names = [n for _, n in stack]
-        if not names or names[0] != doc.title:
+        if not names or names[0].casefold() != doc.title.casefold():
             names = [doc.title, *names]
         path = " > ".join(names)
         if doc.pages:

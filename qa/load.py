@@ -170,10 +170,23 @@ def _load_html(f: SourceFile, html: str) -> Document | None:
     if not text:  # tiny pages trip the main-text heuristics; fall back to all visible text
         text = trafilatura.html2txt(html)
     meta = trafilatura.extract_metadata(html)
-    title = (meta.title if meta is not None else None) or _pretty_stem(f.path)
+    title = _page_title(html, meta.title if meta is not None else None) or _pretty_stem(f.path)
     if text and not text.lstrip().startswith("#"):
         text = f"# {title}\n\n{text}"
     return Document(source=f.source, title=title, text=text or "", format="html")
+
+
+def _page_title(html: str, found: str | None) -> str | None:
+    """The page's own name: trafilatura takes a lone <h1>, which on a generated site is often the site's name
+    in a menu bar; a <title> of "Page - Site" then names the page ("References and Borrowing")."""
+    import html as entities
+
+    m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+    if not found or not m:
+        return found
+    parts = [" ".join(p.split()) for p in re.split(r"\s+[-|–—·:]\s+", entities.unescape(m.group(1)).strip())]
+    rest = [p for p in parts if p and p != found]
+    return " - ".join(rest) if len(parts) > 1 and len(rest) < len(parts) and rest else found
 
 
 def _load_pdf(f: SourceFile, data: bytes) -> Document | None:

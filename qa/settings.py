@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CHUNKER_VERSION = 7  # bump when chunk boundaries change, so old indexes ask for a rebuild
+CHUNKER_VERSION = 8  # bump when documents or chunks change (boundaries, titles), so old indexes rebuild
 
 
 class Settings(BaseSettings):

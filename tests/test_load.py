@@ -23,6 +23,20 @@ def test_every_format_loads_with_title_and_text(tmp_path):
     assert "312 stations" in pdf.text and len(pdf.pages) == 2  # page offsets kept
 
 
+def test_a_generated_site_page_is_named_by_its_title_not_the_site_menu(tmp_path):
+    """mdBook and similar generators put the site's name in the page's only <h1> (the menu bar)."""
+    page = """<!DOCTYPE html><html><head><title>Alarms - Lighthouse Handbook</title></head><body>
+    <div class="menu-bar"><h1 class="menu-title">Lighthouse Handbook</h1></div>
+    <main><h2 id="alarms">Alarms</h2>
+    <p>A gauge that stays silent for ten minutes raises an alarm on the dashboard of the harbour office.</p>
+    <p>The on-call engineer is paged only after a second missed reading, to avoid waking people for one lost
+    packet of data.</p></main></body></html>"""
+    (tmp_path / "alarms.html").write_text(page)
+    (doc,) = load_folder(tmp_path)
+    assert doc.title == "Alarms"
+    assert {c.section for c in chunk_document(doc)} == {"Alarms"}  # not "Lighthouse Handbook > Alarms"
+
+
 def test_bad_files_are_skipped_with_one_warning_each(tmp_path, caplog):
     (tmp_path / "good.md").write_text("# Good\n\nThis file is fine.\n")
     (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
