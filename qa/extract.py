@@ -179,13 +179,17 @@ def choose(cands: list[Candidate], retrieval: Retrieval, index: Index, max_words
     it must add question words or the answer type: a restatement (docs/ repeats facts across pages) only makes
     the answer longer. A first sentence that opens with a pronoun ("It's an incubating project ...") or points
     back ("... the latter approach is becoming more popular") brings the sentence before it, which says what
-    "it" or "the latter" is.
+    "it" or "the latter" is; one followed by a sentence that names what it describes ("This is known as
+    propagating the error.") brings that sentence.
     """
     first = trim(cands[0], retrieval.query, retrieval.idf, max_words)
     chosen = [first]
     antecedent = _antecedent(first, cands)
     if antecedent is not None and first.words + antecedent.words <= max_words:
         chosen.append(antecedent)
+    naming = _naming(first, cands)
+    if naming is not None and sum(c.words for c in chosen) + naming.words <= max_words:
+        chosen.append(naming)
     for margin in MORE_MARGINS:
         best, best_score = _next_sentence(chosen, cands[1:SECOND_POOL], retrieval, index, max_words)
         if best is None or best_score < first.score - margin:
@@ -207,6 +211,19 @@ def _antecedent(first: Candidate, cands: list[Candidate]) -> Candidate | None:
     return next(
         (c for c in cands if c.passage.chunk.id == first.passage.chunk.id and c.start == s and c.end == e), None
     )
+
+
+def _naming(first: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """The sentence just after `first` when it names what `first` describes ("This is known as propagating the
+    error."), else None: the name is often the answer, and that sentence alone matches little of the question."""
+    i = _sentence_index(first)
+    chunk = first.passage.chunk
+    if i + 1 >= len(chunk.sentences):
+        return None
+    s, e = chunk.sentences[i + 1]
+    if not _NAMING.match(chunk.text[s - chunk.start : e - chunk.start]):
+        return None
+    return next((c for c in cands if c.passage.chunk.id == chunk.id and c.start == s and c.end == e), None)
 
 
 def _sentence_index(c: Candidate) -> int:
@@ -303,6 +320,13 @@ _PRONOUN_START = re.compile(
     re.I,
 )
 
+
+# "This is known as ...", "It is called ...": a sentence that gives the name of what the one before describes
+_NAMING = re.compile(
+    r"^(?:this|that|it|these|those|such\s+\w+)\s+(?:is|are|was|were)\s+(?:also\s+|often\s+|sometimes\s+)?"
+    r"(?:called|known\s+as|referred\s+to\s+as|named|termed|dubbed)\b",
+    re.IGNORECASE,
+)
 
 # "the latter approach", "the former": a reference back that only the sentence before can resolve
 _BACK_REFERENCE = re.compile(r"\bthe (latter|former|above)\b", re.I)

@@ -115,6 +115,11 @@ def test_a_sentence_that_opens_with_in_those_is_quoted_with_the_one_that_names_t
     assert "Tidewell and Brinestore" in a.text  # named only in the sentence before "In those stores, ..."
 
 
+def test_the_sentence_that_names_what_the_answer_describes_comes_with_it(kb_index):
+    a = answer("What do the Driftwood docs call the hourly merge of small files?", index=kb_index)
+    assert "This is called compaction" in a.text  # the name is in the sentence after the one that matches
+
+
 def test_a_sentence_that_says_the_latter_is_quoted_with_the_one_it_refers_to(kb_index):
     a = answer("Which alarm policy did the Lighthouse maintainers choose?", index=kb_index)
     assert "waiting for a second missed reading" in a.text  # said only in the sentence before
