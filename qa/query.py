@@ -112,11 +112,13 @@ _SCENE = re.compile(
 
 def answer_kind(question: str) -> str:
     """The type of answer a question asks for, from its first question phrase ("Who spoke when ..." is a who),
-    after an opening clause ("When decompressing, which suffixes ..." asks a which, not a when).
+    after an opening clause ("When decompressing, which suffixes ..." asks a which, not a when), in the
+    sentence that asks (in "Rust checks how long references live. What is that check called?", the second).
 
     Phrases that start at the same word go to the more specific kind: "what year" is a time, not a plain "what".
     """
-    q = _SCENE.sub("", question.lower(), count=1)
+    asked = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.endswith("?")]
+    q = _SCENE.sub("", (asked[0] if asked else question).lower(), count=1)
     found = [
         (m.start(), rank, kind) for rank, (kind, pattern) in enumerate(_KINDS) for m in [re.search(pattern, q)] if m
     ]

@@ -37,6 +37,7 @@ def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previ
         ("In his keynote, who did Kohn thank?", "person"),
         ("When was Kubernetes 1.9 released?", "time"),
         ("In which Kubernetes version was the Workloads API introduced?", "version"),
+        ("A later chapter says how long references stay valid. What is the aim of lifetimes?", "other"),
     ],
 )
 def test_answer_kind_comes_from_the_first_question_phrase(question, kind):
