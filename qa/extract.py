@@ -46,8 +46,8 @@ ABSTAIN_TEXT = "The documents don't say: none of the closest passages answers th
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
 _CUES = {
     "time": re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTHS}\b\.?\s+\d|\b\d{{1,2}}\s+{_MONTHS}\b", re.IGNORECASE),
-    "number": re.compile(  # a count or amount; a bare year ("in 2015") is not one
-        r"\b(?!(?:1[89]|20)\d\d\b)\d[\d.,]*|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion)s?\b",
+    "number": re.compile(  # a count or amount; a bare year ("in 2015") and "one of" are not one
+        r"\b(?!(?:1[89]|20)\d\d\b)\d[\d.,]*|\bone\b(?!\s+(?:of|another)\b)|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion)s?\b",
         re.IGNORECASE,
     ),
     "version": re.compile(r"\b\d+\.\d+(?:\.\d+)*\b|\bv\d+\b|\b(?:version|release)\s+\d+\b", re.IGNORECASE),

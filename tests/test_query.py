@@ -57,6 +57,8 @@ def test_parse_truncates_long_questions_with_a_note_and_refuses_empty_ones():
         ("The conference drew 4300 participants.", True),
         ("Twelve projects graduated.", True),
         ("Google donated Kubernetes in 2015.", False),  # a year answers "when", not "how many"
+        ("Paul, one of the youngest engineers, rode to Valencia.", False),  # "one of" counts nothing
+        ("Booleans are one byte in size.", True),
     ],
 )
 def test_how_many_questions_look_for_a_count_not_a_year(sentence, holds_a_count):
