@@ -71,6 +71,12 @@ def test_a_question_for_an_amount_in_a_unit_the_documents_never_give_abstains(kb
     assert "312" in answer("How many stations does the gauge network cover?", index=kb_index).text
 
 
+def test_a_number_in_a_sentence_about_something_else_does_not_answer_how_many(kb_index):
+    """'ten minutes' is in a sentence about alarms: it does not say how many people use the dashboard."""
+    a = answer("How many people use the Lighthouse dashboard?", index=kb_index)
+    assert a.abstained and a.passages
+
+
 def test_answer_reports_timings_and_stage_of_each_passage(kb_index):
     a = answer("Who designed Driftwood?", index=kb_index)
     assert {"embed", "dense", "keyword", "fusion", "rerank", "answer", "total"} <= set(a.timings)
