@@ -185,7 +185,7 @@ def _page_title(html: str, found: str | None) -> str | None:
     if not found or not m:
         return found
     parts = [" ".join(p.split()) for p in re.split(r"\s+[-|–—·:]\s+", entities.unescape(m.group(1)).strip())]
-    rest = [p for p in parts if p and p != found]
+    rest = [p for p in parts if p and p.casefold() != found.casefold()]
     return " - ".join(rest) if len(parts) > 1 and len(rest) < len(parts) and rest else found
 
 

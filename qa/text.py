@@ -60,9 +60,18 @@ def contains_answer(haystack: str, gold: str) -> bool:
 
 
 def clean_inline_markdown(text: str) -> str:
-    """Display form of a quote: links become their text, emphasis marks and line breaks go."""
+    """Display form of a quote: links become their text, emphasis marks, escapes ("Stream\\[src\\]") and line
+    breaks go."""
+    escaped: list[str] = []
+
+    def hide(m: re.Match[str]) -> str:  # an escaped "*" is a star, not emphasis
+        escaped.append(m.group(1))
+        return f"\ue000{len(escaped) - 1}\ue001"
+
+    text = re.sub(r"\\([\\`*_{}\[\]()#+.!|-])", hide, text)
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", text)
     text = re.sub(r"(?<!\w)[*_](\S(?:.*?\S)?)[*_](?!\w)", r"\1", text)
     text = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", text)
+    text = re.sub(r"\ue000(\d+)\ue001", lambda m: escaped[int(m.group(1))], text)
     return " ".join(text.split())

@@ -39,6 +39,12 @@ def test_sections_follow_headings_and_offsets_are_exact():
     assert not any("gVisor" in c.text for c in chunks)  # navigation links carry no claims
 
 
+def test_section_names_read_as_text_not_markdown():
+    md = "# Stream\\[src\\]\n\n## The `pipe()` *method*\n\nIt connects a readable stream to a writable one.\n"
+    (chunk,) = chunk_document(Document("stream.md", "Stream[src]", md, "md"))
+    assert chunk.section == "Stream[src] > The pipe() method"
+
+
 def test_no_chunk_exceeds_the_token_budget_and_sentences_stay_whole():
     para = " ".join(f"Sentence number {i} talks about container runtimes and their isolation." for i in range(60))
     doc = Document("long.md", "Long", f"# Long\n\n{para}\n", "md")

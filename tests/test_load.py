@@ -35,6 +35,10 @@ def test_a_generated_site_page_is_named_by_its_title_not_the_site_menu(tmp_path)
     (doc,) = load_folder(tmp_path)
     assert doc.title == "Alarms"
     assert {c.section for c in chunk_document(doc)} == {"Alarms"}  # not "Lighthouse Handbook > Alarms"
+    (tmp_path / "alarms.html").write_text(  # "Page | Site" with the site's name cased differently in the <h1>
+        page.replace("Alarms - Lighthouse Handbook", "Alarms | Lighthouse handbook")
+    )
+    assert next(iter(load_folder(tmp_path))).title == "Alarms"
 
 
 def test_bad_files_are_skipped_with_one_warning_each(tmp_path, caplog):
