@@ -31,6 +31,7 @@ class Block:
     end: int
     level: int = 0  # heading level
     prose: bool = True  # body whose sentences may be split on punctuation (not code or tables)
+    quotable: bool = True  # may be quoted as an answer sentence (code is indexed, never quoted)
 
 
 # --- blocks ---------------------------------------------------------------------------------
@@ -69,11 +70,11 @@ def markdown_blocks(text: str) -> list[Block]:
     para: list[tuple[int, int]] = []
     i = 0
 
-    def flush(prose: bool = True) -> None:
+    def flush(prose: bool = True, quotable: bool = True) -> None:
         if para:
             s, e = _trim(text, para[0][0], para[-1][1])
             if e > s and not _LINKS_ONLY.match(text[s:e]):
-                blocks.append(Block("body", s, e, prose=prose))
+                blocks.append(Block("body", s, e, prose=prose, quotable=quotable))
             para.clear()
 
     if text.startswith("---"):
@@ -95,7 +96,7 @@ def markdown_blocks(text: str) -> list[Block]:
             body = lines[i + 1 : j]
             if body:
                 para.extend(body)
-                flush(prose=False)
+                flush(prose=False, quotable=False)
             i = j
         elif m := _ATX.match(line):
             flush()
@@ -337,6 +338,14 @@ def chunk_document(
     counts = iter(count_tokens([text[s:e] for s, e in flat]) if flat else [])
     head_counts = count_tokens([p + "\n" for p, _ in sections]) if sections else []
 
+    # code is embedded and searched with its chunk but never quoted: an answer sentence is prose
+    code = {
+        span
+        for (_, bl), sec in zip(sections, sentences, strict=True)
+        for b, blk in zip(bl, sec, strict=True)
+        if not b.quotable
+        for span in blk
+    }
     chunks: list[Chunk] = []
     for (path, _), sec, head in zip(sections, sentences, head_counts, strict=True):
         budget = max(32, max_tokens - head - 2)  # 2 = the model's [CLS] and [SEP]
@@ -349,7 +358,8 @@ def chunk_document(
                 s, e = cur[0][0], cur[-1][1]
                 body = text[s:e]
                 cid = hashlib.sha1(f"{doc.source}\0{s}\0{body}".encode()).hexdigest()[:20]
-                chunks.append(Chunk(cid, doc.source, doc.title, path, s, e, body, tuple(cur)))
+                quotable = tuple(span for span in cur if span not in code)
+                chunks.append(Chunk(cid, doc.source, doc.title, path, s, e, body, quotable))
             cur, used = [], 0
 
         for blk in sec:
@@ -358,6 +368,8 @@ def chunk_document(
                 n = next(counts)
                 if n > budget:
                     pieces = _cut_long(text, s, e, n, budget)
+                    if (s, e) in code:
+                        code.update(pieces)
                     spans.extend((p, n * (p[1] - p[0]) // max(1, e - s) + 1) for p in pieces)
                 else:
                     spans.append(((s, e), n))

@@ -45,6 +45,16 @@ def test_section_names_read_as_text_not_markdown():
     assert chunk.section == "Stream[src] > The pipe() method"
 
 
+def test_code_is_searched_with_its_chunk_but_never_quoted():
+    md = "# Vectors\n\nCall `Vec::new` to make an empty vector.\n\n```\nlet v: Vec<i32> = Vec::new();\n```\n\nThe type annotation tells Rust what the vector holds.\n"
+    (chunk,) = chunk_document(Document("vectors.md", "Vectors", md, "md"))
+    assert "let v: Vec<i32>" in chunk.text  # embedded and keyword-indexed with the prose around it
+    assert chunk.sentence_texts() == [
+        "Call `Vec::new` to make an empty vector.",
+        "The type annotation tells Rust what the vector holds.",
+    ]
+
+
 def test_no_chunk_exceeds_the_token_budget_and_sentences_stay_whole():
     para = " ".join(f"Sentence number {i} talks about container runtimes and their isolation." for i in range(60))
     doc = Document("long.md", "Long", f"# Long\n\n{para}\n", "md")
