@@ -17,6 +17,10 @@ class IndexMismatchError(QAError):
     """An index built with other settings or another model."""
 
 
+class IndexOutdatedError(IndexMismatchError):
+    """An index written by an older qa (file format or chunker version): building it again is the fix."""
+
+
 class IndexCorruptError(QAError):
     """An index whose files are missing, truncated or inconsistent."""
 

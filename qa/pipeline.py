@@ -13,7 +13,7 @@ from pathlib import Path
 from qa import store
 from qa.chunk import chunk_document
 from qa.embed import load_embedder, load_query_encoder, model_version
-from qa.errors import GeneratorError, IndexMissingError, InputError
+from qa.errors import GeneratorError, IndexMissingError, IndexOutdatedError, InputError
 from qa.extract import extractive
 from qa.load import SourceFile, content_hash, load_file, scan
 from qa.query import parse
@@ -137,7 +137,8 @@ def _cached_index(root: Path, generation: str, settings: Settings) -> Index:
 
 
 def default_index(settings: Settings) -> Index:
-    """The index of settings.docs, opened once per process and built on first use."""
+    """The index of settings.docs, opened once per process; built on first use, and again when an older qa
+    wrote it."""
     root = settings.index_dir_for(settings.docs)
     current = root / "CURRENT"
     if not current.exists():
@@ -147,7 +148,13 @@ def default_index(settings: Settings) -> Index:
             )
         log.warning("no index for %s yet; building it now (once)", settings.docs)
         build_index(settings.docs, index_dir=root, settings=settings)
-    return _cached_index(root, current.read_text().strip(), settings)
+    try:
+        return _cached_index(root, current.read_text().strip(), settings)
+    except IndexOutdatedError:
+        if not Path(settings.docs).is_dir():
+            raise
+        build_index(settings.docs, index_dir=root, settings=settings)  # warns that it builds from scratch
+        return _cached_index(root, current.read_text().strip(), settings)
 
 
 def stream_answer(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexOutdatedError, InputError
 from qa.settings import Settings
 from qa.stores import ann
 from qa.types import Chunk, Document
@@ -195,15 +195,19 @@ def open_store(root: Path, settings: Settings | None = None) -> Index:
         ) from e
     folder = manifest.get("folder")
     if manifest.get("format") != FORMAT_VERSION:
-        raise IndexMismatchError(
+        raise IndexOutdatedError(
             f"index at {root} has format {manifest.get('format')}, this qa reads {FORMAT_VERSION}; "
             f"rebuild it with: {_rebuild_hint(folder)}"
         )
     if settings is not None and manifest.get("shape") != settings.shape():
         theirs, ours = manifest.get("shape", {}), settings.shape()
-        diff = ", ".join(
-            f"{k}: index {theirs.get(k)!r} vs settings {ours.get(k)!r}" for k in ours if theirs.get(k) != ours.get(k)
-        )
+        differ = [k for k in ours if theirs.get(k) != ours.get(k)]
+        if differ == ["chunker"]:  # qa's own chunking changed, not the user's settings
+            raise IndexOutdatedError(
+                f"index at {root} was chunked by an older qa (chunker {theirs.get('chunker')}, this qa "
+                f"{ours['chunker']}); rebuild it with: {_rebuild_hint(folder)}"
+            )
+        diff = ", ".join(f"{k}: index {theirs.get(k)!r} vs settings {ours.get(k)!r}" for k in differ)
         raise IndexMismatchError(
             f"index at {root} was built with other settings ({diff}); rebuild it with: {_rebuild_hint(folder)} "
             "(or use the settings it was built with)"
@@ -274,7 +278,7 @@ class IndexWriter:
             if not self._rebuild and _current(self.root) is not None:
                 try:
                     self.previous = open_store(self.root, self.settings)
-                except (IndexCorruptError, IndexMissingError) as e:
+                except (IndexCorruptError, IndexMissingError, IndexOutdatedError) as e:
                     log.warning("previous index unusable (%s); building from scratch", str(e).split(";")[0])
         except BaseException:
             self.__exit__()  # __exit__ is not called when __enter__ fails: release the lock here

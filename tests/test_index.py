@@ -1,6 +1,7 @@
 """Indexing with the real model and real FAISS: incremental updates, atomic swaps, damaged indexes."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 from conftest import make_kb
 
 from qa import Settings, answer, build_index, open_index
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexOutdatedError, InputError
 
 pytestmark = pytest.mark.slow
 
@@ -115,6 +116,30 @@ def test_an_index_built_with_other_settings_names_the_fix(tmp_path, kb_dir):
         build_index(kb_dir, index_dir=index_dir, settings=other)
     rebuilt = build_index(kb_dir, index_dir=index_dir, settings=other, rebuild=True)
     assert rebuilt.manifest["shape"]["max_chunk_tokens"] == 120
+
+
+def _age(index_dir):
+    """Make the live index look chunked by an older qa."""
+    gen = index_dir / (index_dir / "CURRENT").read_text().strip()
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["shape"]["chunker"] -= 1
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_an_index_chunked_by_an_older_qa_is_rebuilt_when_used(tmp_path, kb_dir, caplog):
+    """After an upgrade changes the chunker, `qa index`, `qa serve` and `qa ask` rebuild instead of failing."""
+    index_dir = tmp_path / "index"
+    build_index(kb_dir, index_dir=index_dir)
+    _age(index_dir)
+    with pytest.raises(IndexOutdatedError, match=r"older qa .*--rebuild"):
+        open_index(index_dir)
+    with caplog.at_level(logging.WARNING, logger="qa"):
+        assert build_index(kb_dir, index_dir=index_dir).n_documents == 4  # no --rebuild needed
+    assert any("older qa" in r.getMessage() for r in caplog.records)
+    assert open_index(index_dir).manifest["shape"] == Settings().shape()
+    _age(index_dir)  # the same through the default index that `qa ask` and `answer()` open
+    a = answer("Who designed Driftwood?", settings=Settings(docs=kb_dir, index_dir=index_dir))
+    assert "Tomas Vik" in a.text and open_index(index_dir).manifest["shape"] == Settings().shape()
 
 
 def test_missing_empty_and_unwritable_places_are_clear_errors(tmp_path, kb_dir):
