@@ -409,7 +409,7 @@ def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candid
     holds 80% of the question's weight: names the embedding model does not know ("At which company is Rafael
     Fernández López a senior software engineer?") leave the cosine low. Mixing in the share of question words
     the top passage covers (the formula before) refused more paraphrased answerable questions and no more
-    off-topic ones. A question that asks for a number or a date whose chosen answer holds none, or for an amount
+    off-topic ones. A question that asks for a number, a date or a version whose chosen answer holds none, or for an amount
     in a unit the answer does not give ("how many kilometres" answered by "312 stations"), loses TYPE_PENALTY:
     the passages are about the right thing but do not say what was asked (a near-miss). A sentence counts as
     giving the type only when it is itself about the question (ON_TOPIC).
@@ -419,15 +419,10 @@ def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candid
     top = cands[:20]
     conf = max(max(c.cosine for c in top), 0.5 * max(c.overlap for c in top))
     kind = retrieval.query.kind
-    texts = [_text_of(c) for c in chosen if max(c.cosine, c.overlap) >= ON_TOPIC]
-    if (
-        chosen
-        and kind in ("number", "time", "version")
-        and (
-            not any(cue(kind, t, retrieval.query.text) for t in texts) or lacks_unit(kind, retrieval.query.text, texts)
-        )
-    ):
-        conf -= TYPE_PENALTY
+    if chosen and kind in ("number", "time", "version"):
+        texts = [_text_of(c) for c in chosen if max(c.cosine, c.overlap) >= ON_TOPIC]
+        if not any(cue(kind, t, retrieval.query.text) for t in texts) or lacks_unit(kind, retrieval.query.text, texts):
+            conf -= TYPE_PENALTY
     return conf
 
 
