@@ -405,14 +405,15 @@ def confidence(retrieval: Retrieval, cands: list[Candidate], chosen: list[Candid
     or half the best sentence's share of the question's idf-weighted words, whichever is higher.
 
     Sixty off-topic probe questions (evals/offtopic-probes.jsonl) reach at most 0.36 on docs/ and on the seeds,
-    so the default threshold of 0.40 refuses them with room to spare. The word share counts only when a sentence
+    so the default threshold of 0.40 refuses them with room to spare (on man pages and the Rust book, probes
+    worded like technical text reach 0.70: README, Quality). The word share counts only when a sentence
     holds 80% of the question's weight: names the embedding model does not know ("At which company is Rafael
     Fernández López a senior software engineer?") leave the cosine low. Mixing in the share of question words
     the top passage covers (the formula before) refused more paraphrased answerable questions and no more
-    off-topic ones. A question that asks for a number, a date or a version whose chosen answer holds none, or for an amount
-    in a unit the answer does not give ("how many kilometres" answered by "312 stations"), loses TYPE_PENALTY:
-    the passages are about the right thing but do not say what was asked (a near-miss). A sentence counts as
-    giving the type only when it is itself about the question (ON_TOPIC).
+    off-topic ones. A question that asks for a number, a date or a version whose chosen answer holds none, or
+    for an amount in a unit the answer does not give ("how many kilometres" answered by "312 stations"), loses
+    TYPE_PENALTY: the passages are about the right thing but do not say what was asked (a near-miss). A sentence
+    counts as giving the type only when it is itself about the question (ON_TOPIC).
     """
     if not cands or not retrieval.passages:
         return 0.0
