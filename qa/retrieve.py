@@ -92,7 +92,10 @@ def retrieve(
     kw_rank = {int(r): i + 1 for i, r in enumerate(k_rows)}
     kw_score = {int(r): float(s) for r, s in zip(k_rows, k_scores, strict=True)}
 
-    cand = fused_rows[: settings.rerank_k]
+    # the reranker sees the fused best plus each search's own best: on a small corpus a chunk that only one search
+    # finds (BM25 rank 3, dense rank 56 of 69) falls below every chunk both find, however well it answers
+    each = (int(r) for r in (*d_rows[: settings.rerank_each], *k_rows[: settings.rerank_each]))
+    cand = list(dict.fromkeys((*fused_rows[: settings.rerank_k], *each)))
     chunks = index.chunks(cand)
     by_row = dict(zip(cand, chunks, strict=True))
     idf = index.idf(query.terms)

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     keyword_k: int = Field(50, ge=1, description="Candidates taken from the keyword (BM25) search.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     rerank_k: int = Field(30, ge=1, description="Fused candidates rescored by the sentence-level reranker.")
+    rerank_each: int = Field(
+        5, ge=0, description="Top hits of each search that are rescored too, however low fusion ranks them."
+    )
     top_k: int = Field(5, ge=1, le=50, description="Passages returned with an answer (and shown as evidence).")
     reranker: str | None = Field(
         None, description="Optional sentence-transformers CrossEncoder (name or local folder) for reranking."
