@@ -89,7 +89,8 @@ def resolve_followup(question: str, history: Sequence[str]) -> str:
 _KINDS = (
     (
         "number",
-        r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b",
+        r"\bhow (many|much)\b|\bwhat (number|percentage|share|proportion|fraction|amount)\b|\bhow (large|big|long|old)\b"
+        r"|\bwhat (is|was|are|were) the (\w+ )?(number|count|amount|size|percentage|share|proportion|fraction)\b",
     ),
     ("time", r"\bwhen\b|\b(what|which) (exact )?(years?|dates?|months?|days?)\b"),
     ("version", r"\b(what|which) (\w+ )?(version|release)s?\b"),

@@ -29,6 +29,8 @@ def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previ
         ("Where did Oliver Beattie work when he spoke?", "place"),
         ("Why do clusters lag behind the latest release?", "reason"),
         ("What is a service mesh?", "other"),
+        ("What is the default number of retries?", "number"),  # "what is the number/size/share of ..." is a count
+        ("What was the size of the crowd?", "number"),
         ("In what year did Google unveil Kubernetes?", "time"),  # "what year" outranks the "what" it starts with
         ("Which company did the CTO co-found?", "organization"),
         ("Which city hosted KubeCon EU 2022?", "place"),
