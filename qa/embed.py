@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelError
+from qa.text import unbreak
 
 log = logging.getLogger("qa")
 
@@ -76,7 +77,8 @@ class Embedder:
         batch_size: int = 32,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Unit-length float32 vectors, longest texts first so each batch pads little."""
+        """Unit-length float32 vectors of the texts as read (words broken across lines joined), longest first so each
+        batch pads little."""
         import torch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -92,7 +94,7 @@ class Embedder:
                 for i in range(0, len(texts), step):
                     idx = order[i : i + step]
                     vecs = self.model.encode(
-                        [texts[j] for j in idx],
+                        [unbreak(texts[j]) for j in idx],
                         batch_size=batch_size,
                         normalize_embeddings=True,
                         convert_to_numpy=True,

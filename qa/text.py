@@ -30,6 +30,17 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
+# A word broken across lines: groff's hyphenation mark (U+2010) or a soft hyphen goes, so "GNU‐\n   makefile"
+# reads "GNUmakefile"; a real hyphen at a line end ("up-to-\n date") stays, without the break.
+_BROKEN_WORD = re.compile(r"(?<=\w)[\u2010\u00ad][ \t]*\n\s*(?=\w)|(?<=\w)\u00ad(?=\w)|(?<=\w-)[ \t]*\n\s*(?=[a-z])")
+
+
+def unbreak(text: str) -> str:
+    """Join words that hard-wrapped text (man pages, PDFs) breaks across lines, for search and display; quotes and
+    offsets keep the text as it is."""
+    return _BROKEN_WORD.sub("", text)
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens (letters, digits, underscore)."""
     return _TOKEN.findall(text.lower())
@@ -42,7 +53,7 @@ def _stem(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Stemmed content words: the unit of keyword search and of question/sentence overlap."""
-    return [_stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [_stem(w) for w in words(unbreak(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
 def normalize_answer(text: str) -> str:
@@ -60,15 +71,15 @@ def contains_answer(haystack: str, gold: str) -> bool:
 
 
 def clean_inline_markdown(text: str) -> str:
-    """Display form of a quote: links become their text, emphasis marks, escapes ("Stream\\[src\\]") and line
-    breaks go."""
+    """Display form of a quote: links become their text, emphasis marks, escapes ("Stream\\[src\\]"), line
+    breaks and the hyphens of words broken across lines go."""
     escaped: list[str] = []
 
     def hide(m: re.Match[str]) -> str:  # an escaped "*" is a star, not emphasis
         escaped.append(m.group(1))
         return f"\ue000{len(escaped) - 1}\ue001"
 
-    text = re.sub(r"\\([\\`*_{}\[\]()#+.!|-])", hide, text)
+    text = re.sub(r"\\([\\`*_{}\[\]()#+.!|-])", hide, unbreak(text))
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", text)
     text = re.sub(r"(?<!\w)[*_](\S(?:.*?\S)?)[*_](?!\w)", r"\1", text)

@@ -154,3 +154,26 @@ def test_a_second_search_with_the_first_answer_sentence_finds_the_bridged_fact(k
     chosen = second_hop(first, retrieval, kb_index, settings.max_answer_words, search)
     assert asked == [f"{question} {_text_of(first[0])}"]
     assert len(chosen) == 2 and "Tomas Vik" in _text_of(chosen[1])
+
+
+def test_a_word_hyphenated_across_lines_is_found_and_shown_whole_and_quoted_as_it_is(tmp_path):
+    """Man pages and PDFs break words at line ends ("GNU‐" + "makefile"): search and the answer read the word
+    whole, while the citation still quotes the file byte for byte."""
+    from qa import build_index
+
+    folder = tmp_path / "man"
+    folder.mkdir()
+    (folder / "make.txt").write_text(
+        "MAKE(1)\n\nDESCRIPTION\n"
+        "       The make utility decides which pieces of a large program need to be recompiled.  If no -f option\n"
+        "       is present, make will look for the makefiles GNU\u2010\n"
+        "       makefile, makefile, and Makefile, in that order.  Normally you should call your makefile either\n"
+        "       makefile or Makefile, which appears prominently near the beginning of a directory listing.\n",
+        encoding="utf-8",
+    )
+    index = build_index(folder, index_dir=tmp_path / "index")
+
+    a = answer("Which file name does make check before makefile and Makefile? Is it GNUmakefile?", index=index)
+
+    assert "GNUmakefile, makefile, and Makefile" in a.text
+    assert any("GNU\u2010\n       makefile" in c.quote for c in a.citations)
