@@ -56,6 +56,11 @@ _CUES = {
     ),
     "version": re.compile(r"\b\d+\.\d+(?:\.\d+)*\b|\bv\d+\b|\b(?:version|release)\s+\d+\b", re.IGNORECASE),
     "person": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z'’-]+)+"),
+    "role": re.compile(  # a job title, singular: "developers" or "engineers" in general name nobody's job
+        r"\b(ceo|cto|cfo|coo|cio|ciso|vp|founder|co-founder|president|director|manager|engineer|architect|officer"
+        r"|head of|chief|evangelist|advocate|maintainer|scientist|professor|consultant|analyst|editor|chair|fellow)\b",
+        re.IGNORECASE,
+    ),
     "reason": re.compile(
         r"\b(because|due to|since|as a result|consequence|reason|so that|in order to|thanks to|caus\w*|lead\w* to|driven by)\b",
         re.IGNORECASE,

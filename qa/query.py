@@ -17,7 +17,7 @@ class Query:
     text: str  # cleaned and resolved: what is embedded and searched
     original: str
     terms: tuple[str, ...]  # stemmed content words
-    kind: str  # expected answer: "person", "organization", "time", "number", "version", "place", "reason", "other"
+    kind: str  # expected answer: "person", "role", "organization", "time", "number", "version", "place", "reason", "other"
     notes: tuple[str, ...] = ()
 
 
@@ -94,6 +94,11 @@ _KINDS = (
     ),
     ("time", r"\bwhen\b|\b(what|which) (exact )?(years?|dates?|months?|days?)\b"),
     ("version", r"\b(what|which) (\w+ )?(version|release)s?\b"),
+    (  # a job title: "What is Saad Malik's role at Spectro Cloud?", "What job title does she hold?"
+        "role",
+        r"\b(what|which) (is |was |are |were )?(the |(?:[\w.-]+ ){0,3}[\w.-]+(?:'s|’s) )?"
+        r"(job title|occupation|(role|title|position) at|(?<=s )(role|title|position)\b)",
+    ),
     ("person", r"\bwho\b|\bwhose\b|\bwhom\b|\bwhich (person|speaker)\b"),
     ("organization", r"\bwhich (company|organi[sz]ation|foundation|vendor|firm)\b"),
     ("place", r"\bwhere\b|\bwhich (city|country|venue|place)\b|\bin what (city|country)\b"),

@@ -31,6 +31,9 @@ def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previ
         ("What is a service mesh?", "other"),
         ("What is the default number of retries?", "number"),  # "what is the number/size/share of ..." is a count
         ("What was the size of the crowd?", "number"),
+        ("What is Saad Malik's role at Spectro Cloud?", "role"),  # a job title
+        ("What is the job title of the speaker who opened day 2?", "role"),
+        ("What was the title of the Austin talk?", "other"),  # a talk's title is not a job
         ("In what year did Google unveil Kubernetes?", "time"),  # "what year" outranks the "what" it starts with
         ("Which company did the CTO co-found?", "organization"),
         ("Which city hosted KubeCon EU 2022?", "place"),
@@ -65,6 +68,18 @@ def test_parse_truncates_long_questions_with_a_note_and_refuses_empty_ones():
 )
 def test_how_many_questions_look_for_a_count_not_a_year(sentence, holds_a_count):
     assert cue("number", sentence, "How many people came?") == (1.0 if holds_a_count else 0.0)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "holds_a_title"),
+    [
+        ("Aparna Sinha, product manager from Google, gave the update.", True),
+        ("Saad Malik, co-founder and CTO of Spectro Cloud, sat on the panel.", True),
+        ("KubeCon is a developers' conference with many engineers.", False),  # people in general hold no title
+    ],
+)
+def test_a_job_title_question_looks_for_a_title(sentence, holds_a_title):
+    assert cue("role", sentence, "What is her job title?") == (1.0 if holds_a_title else 0.0)
 
 
 @pytest.mark.parametrize(
