@@ -17,7 +17,7 @@ from qa.query import Query
 from qa.retrieve import Retrieval
 from qa.settings import Settings
 from qa.store import Index
-from qa.text import clean_inline_markdown, terms
+from qa.text import STOPWORDS, clean_inline_markdown, terms
 from qa.types import Answer, AnswerSentence, Chunk, Citation, Passage
 
 # a second retrieval (query, vector or None to encode it), for questions whose answer spans two passages
@@ -55,7 +55,10 @@ _CUES = {
         re.IGNORECASE,
     ),
     "version": re.compile(r"\b\d+\.\d+(?:\.\d+)*\b|\bv\d+\b|\b(?:version|release)\s+\d+\b", re.IGNORECASE),
-    "person": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z'’-]+)+"),
+    "person": re.compile(  # capitalised words in a row, at a sentence start too unless the first is "The", "In" ...
+        rf"(?:(?<![.!?]\s)(?<!^)|(?!(?:{'|'.join(sorted(w.capitalize() for w in STOPWORDS))})\b))"
+        r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z'’-]+)+"
+    ),
     "role": re.compile(  # a job title, singular: "developers" or "engineers" in general name nobody's job
         r"\b(ceo|cto|cfo|coo|cio|ciso|vp|founder|co-founder|president|director|manager|engineer|architect|officer"
         r"|head of|chief|evangelist|advocate|maintainer|scientist|professor|consultant|analyst|editor|chair|fellow)\b",

@@ -71,6 +71,18 @@ def test_how_many_questions_look_for_a_count_not_a_year(sentence, holds_a_count)
 
 
 @pytest.mark.parametrize(
+    ("sentence", "names_someone"),
+    [
+        ("Craig Box (Google) introduced gVisor.", True),  # a name that opens the sentence counts
+        ("On day 2, Liz Rice moderated.", True),
+        ("In Copenhagen it rained all week.", False),  # a capitalised opening word is no name
+    ],
+)
+def test_a_who_question_looks_for_a_name(sentence, names_someone):
+    assert cue("person", sentence, "Who introduced it?") == (1.0 if names_someone else 0.0)
+
+
+@pytest.mark.parametrize(
     ("sentence", "holds_a_title"),
     [
         ("Aparna Sinha, product manager from Google, gave the update.", True),
