@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CHUNKER_VERSION = 10  # bump when documents or chunks change (boundaries, titles, what is quoted or embedded): old indexes rebuild
+# bump when documents or chunks change (boundaries, titles, what is quoted or embedded): old indexes rebuild
+CHUNKER_VERSION = 10
 
 
 class Settings(BaseSettings):
