@@ -19,6 +19,7 @@ class Query:
     terms: tuple[str, ...]  # stemmed content words
     kind: str  # expected answer: "person", "role", "organization", "time", "number", "version", "place", "reason", "other"
     notes: tuple[str, ...] = ()
+    main: str | None = None  # the asking sentence up to its first relative clause, when it has one
 
 
 def clean(question: str, *, max_chars: int) -> tuple[str, tuple[str, ...]]:
@@ -131,6 +132,22 @@ def answer_kind(question: str) -> str:
     return min(found)[2] if found else "other"
 
 
+# where a relative clause starts: "the runtime | that ...", "the conference | at which ...", "the speaker | who ..."
+_RELATIVE = re.compile(r"\b(?:(?:at|in|on|for|by|from|with|to) which|that|which|who|whom|whose|where)\b", re.I)
+_QUESTION_WORD = re.compile(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", re.I)
+
+
+def main_clause(question: str) -> str | None:
+    """The asking sentence up to its first relative clause: "Who introduced the runtime" of "Who introduced the
+    runtime that the ICCLab author called a life-saver?". The clause names the thing (found by the first answer
+    sentence); the main clause says what is asked about it. None when the question has no relative clause."""
+    asked = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.endswith("?")]
+    q = asked[-1] if asked else question
+    wh = _QUESTION_WORD.search(q)
+    m = _RELATIVE.search(q, wh.end()) if wh else None
+    return q[: m.start()].strip(" ,") if m else None
+
+
 def parse(question: str, *, history: Sequence[str] = (), max_chars: int = 2000) -> Query:
     """The one entry point: clean, resolve, analyse."""
     text, notes = clean(question, max_chars=max_chars)
@@ -143,4 +160,5 @@ def parse(question: str, *, history: Sequence[str] = (), max_chars: int = 2000) 
         terms=tuple(dict.fromkeys(terms(resolved))),
         kind=answer_kind(resolved),
         notes=notes,
+        main=main_clause(resolved),
     )

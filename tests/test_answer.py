@@ -133,7 +133,8 @@ def test_a_sentence_that_says_the_latter_is_quoted_with_the_one_it_refers_to(kb_
 
 
 def test_a_second_search_with_the_first_answer_sentence_finds_the_bridged_fact(kb_index):
-    """Two-passage questions: the first sentence names the database, a search that includes it finds who made it."""
+    """Two-passage questions: the first sentence names the database; a search with it added to the question, and
+    one with the question's main clause and that name, look for who made it."""
     from qa.embed import load_query_encoder
     from qa.extract import _text_of, candidates, choose, second_hop
     from qa.query import parse
@@ -152,7 +153,7 @@ def test_a_second_search_with_the_first_answer_sentence_finds_the_bridged_fact(k
         return retrieve(query, kb_index, encoder, settings, vector=vector)
 
     chosen = second_hop(first, retrieval, kb_index, settings.max_answer_words, search)
-    assert asked == [f"{question} {_text_of(first[0])}"]
+    assert asked == [f"{question} {_text_of(first[0])}", "Who designed the database Driftwood"]
     assert len(chosen) == 2 and "Tomas Vik" in _text_of(chosen[1])
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from qa.errors import InputError
 from qa.extract import cue, lacks_unit
-from qa.query import answer_kind, parse, resolve_followup
+from qa.query import answer_kind, main_clause, parse, resolve_followup
 
 
 @pytest.mark.parametrize(
@@ -47,6 +47,22 @@ def test_follow_ups_borrow_the_subject_of_the_previous_question(follow_up, previ
 )
 def test_answer_kind_comes_from_the_first_question_phrase(question, kind):
     assert answer_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "main"),
+    [
+        ("Who introduced the runtime that the ICCLab author called a life-saver?", "Who introduced the runtime"),
+        (
+            "Where in Copenhagen was the conference at which Google open sourced gVisor?",
+            "Where in Copenhagen was the conference",
+        ),
+        ("The hash maps chapter defers that question. What is the aim of lifetimes?", None),  # the asking sentence
+        ("Who designed Driftwood?", None),
+    ],
+)
+def test_the_main_clause_is_what_is_asked_about_the_thing_a_relative_clause_describes(question, main):
+    assert main_clause(question) == main
 
 
 def test_parse_truncates_long_questions_with_a_note_and_refuses_empty_ones():
