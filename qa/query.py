@@ -117,6 +117,13 @@ _SCENE = re.compile(
 )
 
 
+def _asking_sentence(question: str) -> str:
+    """The sentence that asks: "What is the aim of lifetimes?" of "Rust checks how long references live. What is
+    the aim of lifetimes?"."""
+    asked = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.endswith("?")]
+    return asked[0] if asked else question
+
+
 def answer_kind(question: str) -> str:
     """The type of answer a question asks for, from its first question phrase ("Who spoke when ..." is a who),
     after an opening clause ("When decompressing, which suffixes ..." asks a which, not a when), in the
@@ -124,8 +131,7 @@ def answer_kind(question: str) -> str:
 
     Phrases that start at the same word go to the more specific kind: "what year" is a time, not a plain "what".
     """
-    asked = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.endswith("?")]
-    q = _SCENE.sub("", (asked[0] if asked else question).lower(), count=1)
+    q = _SCENE.sub("", _asking_sentence(question).lower(), count=1)
     found = [
         (m.start(), rank, kind) for rank, (kind, pattern) in enumerate(_KINDS) for m in [re.search(pattern, q)] if m
     ]
@@ -141,8 +147,7 @@ def main_clause(question: str) -> str | None:
     """The asking sentence up to its first relative clause: "Who introduced the runtime" of "Who introduced the
     runtime that the ICCLab author called a life-saver?". The clause names the thing (found by the first answer
     sentence); the main clause says what is asked about it. None when the question has no relative clause."""
-    asked = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.endswith("?")]
-    q = asked[-1] if asked else question
+    q = _asking_sentence(question)
     wh = _QUESTION_WORD.search(q)
     m = _RELATIVE.search(q, wh.end()) if wh else None
     return q[: m.start()].strip(" ,") if m else None
