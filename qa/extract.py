@@ -316,11 +316,12 @@ def second_hop(
     searches: list[tuple[Query, np.ndarray | None, Callable[[Candidate], bool] | None]] = [
         (with_first, _hop_vector(chosen[0], retrieval), None)
     ]
-    if query.main is not None:
-        names = list(dict.fromkeys(n for n in _NAME.findall(first) if n.lower() not in query.text.lower()))
+    names = list(dict.fromkeys(n for n in _NAME.findall(first) if n.lower() not in query.text.lower()))
+    named = frozenset(terms(" ".join(names))) - frozenset(query.terms)
+    if query.main is not None and named:  # without a new name, no sentence could be kept: skip the model call
         text = " ".join([query.main, *names])
         main = replace(query, text=text, terms=tuple(dict.fromkeys(terms(text))))
-        searches.append((main, None, _answers_main_clause(query, names, chosen)))
+        searches.append((main, None, _answers_main_clause(query, named, chosen)))
     pick, gap = None, float("-inf")
     for hop, vector, keep in searches:
         found = candidates(search(hop, vector))
@@ -339,13 +340,12 @@ def second_hop(
 _NAME = re.compile(r"\b(?:[A-Z]|[a-z]+[A-Z])[\w'’/-]*(?:\.[\w'’/-]+)*(?:\s+[A-Z0-9][\w'’/-]*(?:\.[\w'’/-]+)*)*")
 
 
-def _answers_main_clause(query: Query, names: list[str], chosen: list[Candidate]) -> Callable[[Candidate], bool]:
-    """Which sentences the main-clause search may add: one about a thing the first sentence names that adds a
-    main-clause word or the answer type the answer lacks, and holds the type when the answer already does.
-    Without the last rule, a typed question already answered ("Which Spark version ...") gained a sentence on
-    Kubernetes versions that named none."""
+def _answers_main_clause(query: Query, named: frozenset[str], chosen: list[Candidate]) -> Callable[[Candidate], bool]:
+    """Which sentences the main-clause search may add: one about a thing the first sentence names (`named`: the
+    terms of those names) that adds a main-clause word or the answer type the answer lacks, and holds the type
+    when the answer already does. Without the last rule, a typed question already answered ("Which Spark version
+    ...") gained a sentence on Kubernetes versions that named none."""
     main_terms = frozenset(terms(query.main or ""))
-    named = frozenset(terms(" ".join(names))) - frozenset(query.terms)
     covered = frozenset().union(*(_terms_of(c) for c in chosen))
     typed = any(cue(query.kind, _text_of(c), query.text) for c in chosen)
 
