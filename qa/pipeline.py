@@ -1,4 +1,5 @@
-"""The one place that knows the order of the steps: load -> chunk -> embed -> index, and query -> retrieve -> answer."""
+"""The one place that knows the order of the steps: load -> chunk -> embed -> store, and question -> retrieve ->
+read (-> search again) -> answer (-> generate)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,18 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from qa import store
 from qa.chunk import chunk_document
+from qa.compose import compose
 from qa.embed import load_embedder, load_query_encoder, model_version
 from qa.errors import GeneratorError, IndexMissingError, IndexOutdatedError, InputError
-from qa.extract import extractive
 from qa.load import SourceFile, content_hash, load_file, scan
 from qa.query import parse
+from qa.read import reader_for
+from qa.rerank import reranker_for
 from qa.retrieve import retrieve
 from qa.settings import Settings, current
-from qa.store import BuildReport, Index
-from qa.types import Answer, Document
+from qa.stores import Reader, store_for
+from qa.types import Answer, Document, FileState
 
 log = logging.getLogger("qa")
 
@@ -35,132 +37,107 @@ def build_index(
     settings: Settings | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
-) -> Index:
+) -> Reader:
     """Index a folder, embedding only what changed since the last build; returns the opened index."""
-    t0 = time.perf_counter()
     settings = settings or current()
     folder = Path(folder).expanduser()
-    root = Path(index_dir).expanduser() if index_dir else settings.index_dir_for(folder)
     files = scan(folder, max_file_mb=settings.max_file_mb)
     if not files:
         raise InputError(f"no documents in {folder}: add .md, .txt, .html or .pdf files, then run qa index {folder}")
-    report = BuildReport(index_dir=str(root))
-    with store.IndexWriter(root, settings, folder.resolve(), rebuild=rebuild) as writer:
-        old = writer.previous_documents()
-        to_read = []
-        for f in files:
-            prev = old.get(f.source)
-            if prev and prev[1] == f.size and prev[2] == f.mtime_ns:
-                writer.keep(f.source)
-            else:
-                to_read.append(f)
-        embedder = None
-        if progress and to_read:
-            progress("read", 0, len(to_read))
+    store = store_for(index_dir or settings.index_dir_for(folder), settings.index)
+    with store.writer(folder.resolve(), rebuild=rebuild) as writer:
+        to_read = writer.plan(files)
+        tick = _ticker(progress, "read", len(to_read))
         for f in to_read:
-            doc, digest = _read(f)
-            prev = old.get(f.source)
-            if prev and prev[0] == digest:
-                writer.keep(f.source)  # touched but identical
-            elif doc is None and prev:
-                log.warning("%s: kept the previously indexed version", f.source)
-                writer.keep(f.source)
-            elif doc is not None:
-                if embedder is None:
-                    embedder = load_embedder(settings.model)
-                chunks = chunk_document(doc, max_tokens=settings.max_chunk_tokens, count_tokens=embedder.count_tokens)
+            doc, state = _read(f)
+            if writer.unchanged(f.source, state.digest):
+                pass  # touched but identical
+            elif doc is None:
+                if writer.keep(f.source):
+                    log.warning("%s: kept the previously indexed version", f.source)
+            else:
+                chunks = chunk_document(doc, max_tokens=settings.max_chunk_tokens, count_tokens=_count_tokens(settings))
                 if chunks:
-                    writer.add(doc, digest, f.size, f.mtime_ns, chunks)
-                    (report.changed if prev else report.added).append(f.source)
+                    writer.add(doc, state, chunks)
                 else:
                     log.warning("skipped %s: no text to index", f.source)
-            if progress:
-                progress("read", 1, len(to_read))
-        report.deleted = sorted(set(old) - {f.source for f in files})
-        report.unchanged = len(writer.kept)
-        if not writer.kept and not writer.new_docs:
-            raise InputError(f"no readable text in {folder}: every file was skipped (see the warnings above)")
-        if writer.previous is not None and not writer.new_docs and not report.deleted:
-            report.up_to_date = True
-            report.documents, report.chunks = writer.previous.n_documents, writer.previous.n_chunks
-            report.seconds = time.perf_counter() - t0
-            index, writer.previous = writer.previous, None  # hand the open index over instead of reopening it
-            index.build_report = report
-            return index
-
-        embedder = embedder or load_embedder(settings.model)
-        reuse_c, reuse_s = writer.reusable_vectors()
-        new_chunks = [c for d in writer.new_docs for c in d.chunks]
-        chunk_texts = list(dict.fromkeys(c.indexed_text for c in new_chunks if c.indexed_text not in reuse_c))
-        sent_texts = list(dict.fromkeys(s for c in new_chunks for s in c.sentence_texts() if s not in reuse_s))
-        total = len(chunk_texts) + len(sent_texts)
-        if progress:
-            progress("embed", 0, total)
-        tick = (lambda n: progress("embed", n, total)) if progress else None
-        t1 = time.perf_counter()
-        threads = settings.index_threads
-        vc = embedder.encode(chunk_texts, threads=threads, batch_size=settings.embed_batch_size, progress=tick)
-        vs = embedder.encode(sent_texts, threads=threads, batch_size=settings.embed_batch_size, progress=tick)
-        report.timings["embed_s"] = time.perf_counter() - t1
-        reuse_c.update(zip(chunk_texts, vc, strict=True))
-        reuse_s.update(zip(sent_texts, vs, strict=True))
-        report.chunks_embedded, report.sentences_embedded = len(chunk_texts), len(sent_texts)
-        index = writer.commit(
-            reuse_c, reuse_s, dim=embedder.dim, model_source=model_version(settings.model), report=report
+            tick(1)
+        chunk_texts, sentence_texts = writer.missing_texts()
+        total = len(chunk_texts) + len(sentence_texts)
+        embedder = load_embedder(settings.model) if total else None
+        vectors = {}
+        if embedder is not None:
+            tick = _ticker(progress, "embed", total)
+            t1 = time.perf_counter()
+            for texts in (chunk_texts, sentence_texts):  # two calls: each batch pads to texts of one kind
+                vecs = embedder.encode(
+                    texts, threads=settings.index_threads, batch_size=settings.embed_batch_size, progress=tick
+                )
+                vectors.update(zip(texts, vecs, strict=True))
+            writer.report.timings["embed_s"] = time.perf_counter() - t1
+        writer.report.chunks_embedded, writer.report.sentences_embedded = len(chunk_texts), len(sentence_texts)
+        return writer.commit(
+            vectors, dim=embedder.dim if embedder else None, model_source=model_version(settings.model)
         )
-    report.documents, report.chunks = index.n_documents, index.n_chunks
-    report.seconds = time.perf_counter() - t0
-    index.build_report = report
-    return index
 
 
-def _read(f: SourceFile) -> tuple[Document | None, str]:
-    """A file's Document (None when unreadable) and content hash."""
+def _ticker(progress: Progress | None, stage: str, total: int) -> Callable[[int], None]:
+    """progress(stage, n, total) as a one-argument callback, announced with 0 when there is work."""
+    if progress is None or not total:
+        return lambda n: None
+    progress(stage, 0, total)
+    return lambda n: progress(stage, n, total)
+
+
+def _count_tokens(settings: Settings) -> Callable[[Sequence[str]], list[int]]:
+    return load_embedder(settings.model).count_tokens
+
+
+def _read(f: SourceFile) -> tuple[Document | None, FileState]:
+    """A file's Document (None when unreadable) and what it was when read."""
     try:
         data = f.path.read_bytes()
     except OSError as e:
         log.warning("skipped %s: cannot read (%s)", f.source, e.strerror or e)
-        return None, ""
-    return load_file(f, data), content_hash(data)
+        return None, FileState("", f.size, f.mtime_ns)
+    return load_file(f, data), FileState(content_hash(data), f.size, f.mtime_ns)
 
 
-def open_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> Index:
+def open_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> Reader:
     """Open an index (default: the one for settings.docs), checking it matches the settings."""
     settings = settings or current()
-    root = Path(index_dir).expanduser() if index_dir else settings.index_dir_for(settings.docs)
-    return store.open_store(root, settings)
+    return store_for(index_dir or settings.index_dir_for(settings.docs), settings.index).open()
 
 
 @lru_cache(maxsize=4)
-def _cached_index(root: Path, generation: str, settings: Settings) -> Index:
-    return store.open_store(root, settings)
+def _cached_index(location: str, generation: str, settings: Settings) -> Reader:
+    return store_for(location, settings.index).open()
 
 
-def default_index(settings: Settings) -> Index:
-    """The index of settings.docs, opened once per process; built on first use, and again when an older qa
-    wrote it."""
-    root = settings.index_dir_for(settings.docs)
-    current = root / "CURRENT"
-    if not current.exists():
+def default_index(settings: Settings) -> Reader:
+    """The index of settings.docs, opened once per process (and again after a build changes it); built on first
+    use, and again when an older qa wrote it."""
+    store = store_for(settings.index_dir_for(settings.docs), settings.index)
+    if store.generation() is None:
         if not Path(settings.docs).is_dir():
             raise IndexMissingError(
-                f"no index at {root} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
+                f"no index at {store.location} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
             )
         log.warning("no index for %s yet; building it now (once)", settings.docs)
-        build_index(settings.docs, index_dir=root, settings=settings)
+        build_index(settings.docs, index_dir=store.location, settings=settings)
     try:
-        return _cached_index(root, current.read_text().strip(), settings)
+        return _cached_index(store.location, str(store.generation()), settings)
     except IndexOutdatedError:
         if not Path(settings.docs).is_dir():
             raise
-        build_index(settings.docs, index_dir=root, settings=settings)  # warns that it builds from scratch
-        return _cached_index(root, current.read_text().strip(), settings)
+        build_index(settings.docs, index_dir=store.location, settings=settings)  # warns that it builds from scratch
+        return _cached_index(store.location, str(store.generation()), settings)
 
 
 def stream_answer(
     question: str,
     *,
-    index: Index | None = None,
+    index: Reader | None = None,
     settings: Settings | None = None,
     history: Sequence[str] = (),
 ) -> Iterator[str | Answer]:
@@ -171,23 +148,35 @@ def stream_answer(
     """
     t0 = time.perf_counter()
     settings = settings or current()
-    query = parse(question, history=history, max_chars=settings.max_question_chars)
+    s = settings.answer
+    query = parse(question, history=history, max_chars=s.max_question_chars)
     index = index or default_index(settings)
-    embedder = load_query_encoder(index.model, settings.query_backend)
-    retrieval = retrieve(query, index, embedder, settings)
+    encoder = load_query_encoder(index.model, settings.query_backend)
+    reranker, reader = reranker_for(settings.reranker), reader_for()
+    threshold = threshold_for(settings)
+    retrieval = retrieve(query, index, encoder, reranker, settings.retrieval)
     t1 = time.perf_counter()
-    result = extractive(retrieval, index, settings, lambda q, v: retrieve(q, index, embedder, settings, vector=v))
+    reading = reader.read(retrieval, max_words=s.max_answer_words)
+    if reading.spans and reading.confidence >= threshold and reading.follow_ups:
+        found = [
+            retrieve(f.query, index, encoder, reranker, settings.retrieval, vector=f.vector) for f in reading.follow_ups
+        ]
+        reading = reader.extend(reading, retrieval, found, max_words=s.max_answer_words)
+    generating = settings.generator != "extractive"
+    cited = [sp.passage for sp in reading.spans] + (list(retrieval.passages[: s.top_k]) if generating else [])
+    documents = {p.chunk.source: index.document(p.chunk.source) for p in cited}
+    result = compose(retrieval, reading, documents, threshold=threshold, top_k=s.top_k)
     timings = {
         **{k: round(v, 2) for k, v in retrieval.timings.items()},
         "answer": round((time.perf_counter() - t1) * 1e3, 2),
     }
     generated = False
-    if settings.generator != "extractive" and not result.abstained:
+    if generating and not result.abstained:
         from qa.generate import generate
 
         t2 = time.perf_counter()
         try:
-            result = yield from generate(result, retrieval, index, settings)
+            result = yield from generate(result, documents, settings.llm)
             generated = True
         except GeneratorError as e:  # a failing optional generator never takes the answer down
             log.warning("generator failed (%s): showing the extractive answer", e)
@@ -199,10 +188,15 @@ def stream_answer(
     yield replace(result, timings=timings)
 
 
+def threshold_for(settings: Settings) -> float:
+    """The abstention threshold in force: the one set, else the one calibrated for the reader."""
+    return reader_for().threshold if settings.abstain_threshold is None else settings.abstain_threshold
+
+
 def answer(
     question: str,
     *,
-    index: Index | None = None,
+    index: Reader | None = None,
     settings: Settings | None = None,
     history: Sequence[str] = (),
 ) -> Answer:

@@ -1,10 +1,15 @@
-"""The one Settings object: every knob, its default and why, readable from QA_* environment variables."""
+"""The one Settings object: every knob, its default and why, readable from QA_* environment variables.
+
+Fields keep flat names (QA_TOP_K, QA_MODEL ...); each stage receives only its group (`settings.index`,
+`.retrieval`, `.answer`, `.llm`, `.web`), a small frozen dataclass, so no module depends on knobs it does not use.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -64,8 +69,10 @@ class Settings(BaseSettings):
     )
 
     # --- answering ----------------------------------------------------------------------------
-    abstain_threshold: float = Field(
-        0.40, description="Answers whose confidence is below this abstain (calibrated with qa eval --sweep)."
+    abstain_threshold: float | None = Field(
+        None,
+        description="Answers whose confidence is below this abstain; empty: the reader's own calibrated threshold "
+        "(0.40 for the default reader; see qa eval --sweep).",
     )
     max_answer_words: int = Field(
         80, ge=5, description="Most words in an extractive answer (up to three sentences; most are far shorter)."
@@ -99,14 +106,35 @@ class Settings(BaseSettings):
     upload_max_mb: float = Field(10.0, gt=0, description="Largest file the web UI accepts.")
     feedback_file: Path | None = Field(None, description="Where web feedback is appended (JSONL).")
 
-    def model_post_init(self, _context: object) -> None:
-        if self.offline:
-            # set before any Hugging Face import so a hidden download fails instead of hanging
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    @property
+    def index(self) -> IndexSettings:
+        return IndexSettings(
+            self.model, self.offline, self.max_chunk_tokens, self.embed_batch_size, self.index_threads,
+            self.index_type, self.max_file_mb,
+        )  # fmt: skip
+
+    @property
+    def retrieval(self) -> RetrievalSettings:
+        return RetrievalSettings(
+            self.dense_k, self.keyword_k, self.rrf_k, self.rerank_k, self.rerank_each, self.top_k, self.reranker,
+            self.query_threads, self.query_backend,
+        )  # fmt: skip
+
+    @property
+    def answer(self) -> AnswerSettings:
+        return AnswerSettings(self.abstain_threshold, self.max_answer_words, self.max_question_chars, self.top_k)
+
+    @property
+    def llm(self) -> LLMSettings:
+        key = self.llm_api_key.get_secret_value() if self.llm_api_key else ""
+        return LLMSettings(
+            self.generator, self.llm_model, key, self.llm_timeout, self.llm_max_tokens, self.llm_context,
+            self.llm_threads,
+        )  # fmt: skip
+
+    @property
+    def web(self) -> WebSettings:
+        return WebSettings(self.host, self.port, self.upload_max_mb, self.feedback_path())
 
     def index_dir_for(self, folder: Path) -> Path:
         """The default index folder for a documents folder: under QA_HOME, else `.qa/<name>` beside it."""
@@ -126,10 +154,86 @@ class Settings(BaseSettings):
 
     def shape(self) -> dict[str, object]:
         """The settings an index is built from; any change means re-embedding."""
+        return self.index.shape()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSettings:
+    """What building (and opening) an index needs."""
+
+    model: str
+    offline: bool
+    max_chunk_tokens: int
+    embed_batch_size: int
+    index_threads: int
+    index_type: str
+    max_file_mb: float
+
+    def shape(self) -> dict[str, object]:
+        """The settings an index is built from; any change means re-embedding."""
         return {"model": self.model, "max_chunk_tokens": self.max_chunk_tokens, "chunker": CHUNKER_VERSION}
 
     def shape_hash(self) -> str:
         return hashlib.sha1(json.dumps(self.shape(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalSettings:
+    """What a search needs: candidate counts, fusion, rerank, and the question encoder."""
+
+    dense_k: int
+    keyword_k: int
+    rrf_k: int
+    rerank_k: int
+    rerank_each: int
+    top_k: int
+    reranker: str | None
+    query_threads: int
+    query_backend: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSettings:
+    """What the answer step needs."""
+
+    threshold: float | None  # None: the reader's calibrated threshold
+    max_answer_words: int
+    max_question_chars: int
+    top_k: int  # passages shown with an answer
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    """What an optional generator needs."""
+
+    generator: str
+    model: str
+    api_key: str
+    timeout: float
+    max_tokens: int
+    context: int
+    threads: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """What the web chat needs besides the documents folder."""
+
+    host: str
+    port: int
+    upload_max_mb: float
+    feedback_file: Path
+
+
+def apply_environment(settings: Settings) -> None:
+    """Set the environment the libraries read, once, from an entry point (the CLI, the web server): offline
+    Hugging Face (a hidden download fails instead of hanging), no telemetry or analytics, quiet tokenizers."""
+    if settings.offline:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def current() -> Settings:

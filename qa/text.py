@@ -1,4 +1,8 @@
-"""Text analysis shared by indexing and querying: terms for BM25 and overlap, answer normalisation."""
+"""The English qa reads, written once: words and terms, sentences, list markers, pronouns, names and number words.
+
+Chunking, querying, answering and verification all take these from here, so the same bit of English cannot
+disagree with itself (before this module there were three sentence splitters and five list-marker patterns).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,54 @@ STOPWORDS = frozenset(
 QUESTION_WORDS = frozenset("who whom whose what which when where why how".split())  # noqa: SIM905
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+
+# "- item", "* item", "• item", "3. item", "2) item": a list item's marker, and what follows it
+LIST_MARKER = r"(?:[-*+•●▪–]|\d{1,3}[.)])"
+LIST_ITEM = re.compile(rf"^\s*{LIST_MARKER}\s+")
+
+# words that stand for something named earlier: a follow-up question ("who introduced it?") or an answer
+# sentence that needs the one before it ("It is governed by ...")
+PRONOUNS = frozenset("it its they them their this that these those he him his she her".split())  # noqa: SIM905
+
+# number words, for answers written in words ("four rooms") and digits checked against them
+NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+} | {"dozen": 12, "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+# "one" is a number, except in "one of the ..." and "one another"
+NUMBER_WORD = re.compile(
+    rf"\b(?:one\b(?!\s+(?:of|another)\b)|(?:{'|'.join(w for w in NUMBER_WORDS if w != 'one')})s?\b)", re.IGNORECASE
+)
+
+MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
+
+# a name: a run of capitalised or camel-case words, digits and dotted parts ("KubeCon EU 2018", "Craig Box",
+# "gVisor", "CRI-O", "Node.js")
+NAME = re.compile(r"\b(?:[A-Z]|[a-z]+[A-Z])[\w'’/-]*(?:\.[\w'’/-]+)*(?:\s+[A-Z0-9][\w'’/-]*(?:\.[\w'’/-]+)*)*")
 
 
 @lru_cache(maxsize=1)
@@ -83,6 +135,75 @@ def clean_inline_markdown(text: str) -> str:
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", text)
     text = re.sub(r"(?<!\w)[*_](\S(?:.*?\S)?)[*_](?!\w)", r"\1", text)
-    text = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", text)
+    text = LIST_ITEM.sub("", text)
     text = re.sub(r"\ue000(\d+)\ue001", lambda m: escaped[int(m.group(1))], text)
     return " ".join(text.split())
+
+
+# --- sentences -------------------------------------------------------------------------------
+
+# a full stop after these is not a sentence end ("e.g. Kata", "Dr. Vik", "pp. 4-5")
+ABBREVIATIONS = frozenset(
+    "e.g i.e etc vs mr mrs ms dr prof inc ltd co jr sr st no fig al approx dept est misc cf ca resp p pp".split()  # noqa: SIM905
+)
+# an end mark (with closing quotes and citation markers glued on, "in 2019.[1]"), then space and a capital,
+# digit, bullet or opening quote; or "before.Day", a missing space in scraped text; or the end of the text
+_BOUNDARY = re.compile(
+    r"[.!?…]+[\"'”’)\]]*(?:\[\d+(?:\s*[,;]\s*\d+)*\])*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–])"
+    r"|(?<=[a-z]{3}[.!?])(?=[A-Z][a-z]{2})"
+    r"|[.!?…]+[\"'”’)\]]*$"
+)
+_LINE_BREAK = re.compile(rf"\n\s*\n|\n(?=\s*{LIST_MARKER}\s)")  # a blank line, or a line that starts a list item
+_MARKER_AT = re.compile(rf"\s*{LIST_MARKER}\s+")
+
+
+def trim_space(text: str, start: int, end: int) -> tuple[int, int]:
+    """(start, end) moved inward past white space."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans within text[start:end], as absolute offsets, never cutting a word; a list item's marker
+    is left out of its sentence."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    seg = text[start:end]
+    pieces, pos = [], 0
+    for m in _LINE_BREAK.finditer(seg):
+        pieces.append((pos, m.start()))
+        pos = m.end()
+    pieces.append((pos, len(seg)))
+    for ps, pe in pieces:
+        cur = ps
+        for m in _BOUNDARY.finditer(seg, ps, pe):
+            cut = m.end()
+            word = re.search(r"([\w.]+)[.!?…]+[\"'”’)\]]*(?:\[[^\]]*\])*$", seg[cur:cut])
+            token = word.group(1).lower() if word else ""
+            if (
+                token.rstrip(".") in ABBREVIATIONS
+                or re.fullmatch(r"[a-z]", token)
+                or re.fullmatch(r"(?:[a-z]\.)+[a-z]?", token)
+            ):
+                continue  # "e.g.", "Dr.", an initial like "J." or "U.S."
+            s, e = trim_space(seg, cur, cut)
+            if e > s:
+                spans.append((start + s, start + e))
+            cur = cut
+        s, e = trim_space(seg, cur, pe)
+        if e > s:
+            spans.append((start + s, start + e))
+    return [_strip_marker(text, s, e) for s, e in spans]
+
+
+def _strip_marker(text: str, s: int, e: int) -> tuple[int, int]:
+    m = _MARKER_AT.match(text, s, e)
+    return (m.end(), e) if m and m.end() < e else (s, e)
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a text, as strings."""
+    return [text[s:e] for s, e in split_sentences(text)]

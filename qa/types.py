@@ -1,12 +1,17 @@
-"""The nouns that flow through the pipeline: Document -> Chunk -> Passage -> Answer.
+"""The nouns that flow through the pipeline: Document -> Chunk -> Query -> Retrieval -> Reading -> Answer.
 
-Frozen dataclasses only; this module imports nothing from qa so every other module can use it.
+Frozen dataclasses (BuildReport excepted: a build fills it in); this module imports nothing from qa, so every
+other module can use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +100,101 @@ class Answer:
     sentences: tuple[AnswerSentence, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. "question truncated", "generator failed, extractive fallback"
     stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # chunk ids per stage, best first
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What retrieval and answering need to know about a question."""
+
+    text: str  # cleaned and resolved: what is embedded and searched
+    original: str
+    terms: tuple[str, ...]  # stemmed content words
+    kind: str  # expected answer: "person", "role", "organization", "time", "number", "version", "place", "reason", "other"
+    notes: tuple[str, ...] = ()
+    main: str | None = None  # the asking sentence up to its first relative clause, when it has one
+
+
+@dataclass(frozen=True)
+class SentenceEvidence:
+    """Per-sentence signals of one candidate chunk, computed once by retrieval and reused by the reader."""
+
+    cosine: np.ndarray  # question vs each sentence
+    overlap: np.ndarray  # idf-weighted share of question terms in each sentence (its heading path included)
+    terms: tuple[frozenset[str], ...]  # each sentence's terms
+    vectors: np.ndarray  # each sentence's embedding
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Everything retrieval learned about a question; readers, generators and the eval suite read it."""
+
+    query: Query
+    passages: tuple[Passage, ...]  # reranked, best first
+    evidence: Mapping[str, SentenceEvidence]  # chunk id -> sentence signals
+    idf: Mapping[str, float]  # of the question's terms and of every term of the candidate passages
+    stages: Mapping[str, tuple[str, ...]]  # chunk ids per stage, best first (top 10)
+    timings: Mapping[str, float] = field(default_factory=dict)  # ms
+    vector: np.ndarray | None = None  # the encoded question
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of a passage a reader may quote: one sentence, or the clauses of one that fit a word budget."""
+
+    passage: Passage
+    start: int  # absolute offsets in the document
+    end: int
+    score: float
+    cosine: float
+    overlap: float
+    words: int
+
+    @property
+    def text(self) -> str:
+        chunk = self.passage.chunk
+        return chunk.text[self.start - chunk.start : self.end - chunk.start]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A search a reader asks the pipeline to run: facts that span two passages need a second look."""
+
+    query: Query
+    vector: np.ndarray | None = None  # stands in for encoding query.text (None: encode it)
+    keep: Callable[[Span], bool] | None = None  # which of its spans the reader may add (None: any)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a reader made of a Retrieval: the spans to quote, in answer order, and how sure it is."""
+
+    spans: tuple[Span, ...]
+    confidence: float  # on the reader's own scale; compared with its calibrated threshold
+    follow_ups: tuple[FollowUp, ...] = ()  # searches that may add a span (run by the pipeline)
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What tells a file changed without reading it, plus the hash that tells it did not after all."""
+
+    digest: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class BuildReport:
+    """What a build did: the figures `qa index` prints and tests assert on."""
+
+    index_dir: str = ""
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    documents: int = 0
+    chunks: int = 0
+    chunks_embedded: int = 0
+    sentences_embedded: int = 0
+    seconds: float = 0.0
+    up_to_date: bool = False
+    timings: dict[str, float] = field(default_factory=dict)

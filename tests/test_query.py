@@ -3,8 +3,8 @@
 import pytest
 
 from qa.errors import InputError
-from qa.extract import cue, lacks_unit
 from qa.query import answer_kind, main_clause, parse, resolve_followup
+from qa.read import cue, lacks_unit
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qa.embed import load_query_encoder
 from qa.query import parse
+from qa.rerank import reranker_for
 from qa.retrieve import retrieve
 from qa.settings import Settings
 
@@ -15,8 +16,8 @@ def test_each_search_s_best_hit_is_reranked_however_low_fusion_ranks_it(kb_index
     wide = Settings(rerank_k=1, rerank_each=1)
     encoder = load_query_encoder(kb_index.model, wide.query_backend)
 
-    only_fused = retrieve(parse(question), kb_index, encoder, narrow)
-    both = retrieve(parse(question), kb_index, encoder, wide)
+    only_fused = retrieve(parse(question), kb_index, encoder, reranker_for(None), narrow.retrieval)
+    both = retrieve(parse(question), kb_index, encoder, reranker_for(None), wide.retrieval)
 
     assert len(only_fused.passages) == 1
     tops = {both.stages["dense"][0], both.stages["keyword"][0], both.stages["fused"][0]}

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import IndexMissingError, InputError, QAError
-from qa.pipeline import answer, build_index, open_index, stream_answer
+from qa.pipeline import answer, build_index, open_index, stream_answer, threshold_for
 from qa.present import answer_dict
-from qa.settings import Settings
-from qa.store import Index
+from qa.settings import Settings, apply_environment
+from qa.stores import Reader as Index
 from qa.types import Answer
 from qa.web.render import (
     CSS,
@@ -136,6 +136,7 @@ class Library:
 
 
 def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN201 (a gr.Blocks; gradio loads lazily)
+    apply_environment(settings)  # before gradio is imported: no analytics, no version check
     """The chat UI and the `/ask` API over settings.docs (indexed or updated first unless a Library is given)."""
     import gradio as gr
 
@@ -294,7 +295,7 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
                 with gr.Accordion("Settings (this session)", open=False):
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages retrieved (top_k)")
                     threshold = gr.Slider(
-                        0, 1, value=settings.abstain_threshold, step=0.01, label="Abstain below confidence"
+                        0, 1, value=threshold_for(settings), step=0.01, label="Abstain below confidence"
                     )
                     show = gr.Checkbox(False, label="Show retrieval scores")
                     generator = gr.Dropdown(

@@ -6,7 +6,7 @@ import html
 import re
 
 from qa.errors import InputError
-from qa.store import Index
+from qa.stores import Reader as Index
 from qa.types import Answer, Chunk, Citation, Passage
 
 # (question, the document it is about): shown on first visit when that document is indexed (the bundled docs/)
