@@ -89,6 +89,10 @@ def index(
     model: Annotated[str | None, typer.Option(help="Embedding model name or local folder (QA_MODEL).")] = None,
     index_type: Annotated[str | None, typer.Option(help="auto | flat | hnsw | ivf (QA_INDEX_TYPE).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Then keep watching the folder and re-index after files change (Ctrl-C stops)."),
+    ] = False,
 ) -> None:
     """Index a folder: only added or changed files are embedded; deleted files are dropped."""
     from rich.console import Console
@@ -135,6 +139,16 @@ def index(
                 f"  {len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} deleted, {r.unchanged} unchanged; "
                 f"embedded {r.chunks_embedded} chunks + {r.sentences_embedded} sentences ({rate:.0f} texts/s)"
             )
+        if watch:
+            from qa.watch import Watcher
+
+            root = Path(r.index_dir)
+            rebuild = lambda: build_index(path, index_dir=root, settings=settings)  # noqa: E731
+            typer.echo(f"watching {path} (Ctrl-C stops)")
+            try:
+                Watcher(path, rebuild, ignore=[root]).run()
+            except KeyboardInterrupt:
+                typer.echo("stopped watching", err=True)
 
 
 @app.command()
@@ -179,10 +193,16 @@ def serve(
     index_dir: IndexOpt = None,
     host: Annotated[str | None, typer.Option(help="Bind address (QA_HOST, default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (QA_PORT, default 7860).")] = None,
-    auth: Annotated[str | None, typer.Option(help="Require a login, as user:pass.")] = None,
+    auth: Annotated[
+        str | None, typer.Option(help="Require a login, as user:pass (the JSON API takes it as HTTP Basic auth).")
+    ] = None,
     generator: GeneratorOpt = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Re-index when files in the documents folder change; answering goes on.")
+    ] = False,
 ) -> None:
-    """Start the web chat (Gradio) over a documents folder; the index is built or updated first."""
+    """Start the web chat (Gradio) and the JSON API (/api) over a documents folder; the index is built or updated
+    first."""
     _setup_logging()
     settings = _settings(docs=docs, index_dir=index_dir, host=host, port=port, generator=generator)
     if auth is not None and ":" not in auth:
@@ -190,7 +210,27 @@ def serve(
     with _errors():
         from qa.web import serve as run
 
-        run(settings, auth=tuple(auth.split(":", 1)) if auth else None)  # type: ignore[arg-type]
+        run(settings, auth=tuple(auth.split(":", 1)) if auth else None, watch=watch)  # type: ignore[arg-type]
+
+
+@app.command()
+def mcp(
+    docs: DocsOpt = None,
+    index_dir: IndexOpt = None,
+    http: Annotated[
+        int | None, typer.Option("--http", help="Serve streamable HTTP on this port (at /mcp) instead of stdio.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Bind address for --http.")] = "127.0.0.1",
+    watch: Annotated[bool, typer.Option("--watch", help="Re-index when files in the documents folder change.")] = False,
+) -> None:
+    """Serve the index to coding agents and desktop assistants over MCP (tools: ask, search, list_documents,
+    reindex); stdio unless --http."""
+    _setup_logging()
+    settings = _settings(docs=docs)
+    with _errors():
+        from qa.mcp import serve as run
+
+        run(settings, index_dir, http_port=http, host=host, watch=watch)
 
 
 @app.command("eval")

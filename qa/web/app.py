@@ -41,6 +41,7 @@ from qa.web.render import (
 log = logging.getLogger("qa")
 
 UPLOAD_TYPES = (".md", ".txt", ".html", ".htm", ".pdf")
+WATCH_STATUS_S = 2.0  # qa serve --watch: how often each open page asks for the index's counts (a no-op when unchanged)
 
 
 # --- side effects: uploads, feedback, the index the app answers from -------------------------------
@@ -135,9 +136,12 @@ class Library:
 # --- the app ------------------------------------------------------------------------------------
 
 
-def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN201 (a gr.Blocks; gradio loads lazily)
+def build_app(settings: Settings, library: Library | None = None, *, live_status_s: float | None = None):  # noqa: ANN201
+    """The chat UI and the `/ask` API over settings.docs (indexed or updated first unless a Library is given).
+
+    With live_status_s the status line polls the library that often and shows new counts without a reload
+    (qa serve --watch)."""
     apply_environment(settings)  # before gradio is imported: no analytics, no version check
-    """The chat UI and the `/ask` API over settings.docs (indexed or updated first unless a Library is given)."""
     import gradio as gr
 
     lib = library or Library(settings)
@@ -334,6 +338,14 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
         chat.clear(lambda: ([], empty, ""), None, [turns, sources, document], api_visibility="private")
         upload.upload(add_documents, upload, [status, index_msg, upload], api_visibility="private")
         rebuild_btn.click(rebuild, None, [status, index_msg], api_visibility="private")
+        if live_status_s:
+            shown = gr.State(status_key(first, lib.problem))
+
+            def refresh(key: tuple) -> tuple:
+                now = status_key(lib.index, lib.problem)
+                return (gr.skip(), gr.skip()) if now == key else (status_html(lib.index, lib.problem), now)
+
+            gr.Timer(live_status_s).tick(refresh, shown, [status, shown], api_visibility="private", queue=False)
         gr.api(ask, api_name="ask", concurrency_limit=4)
     return app
 
@@ -355,28 +367,46 @@ def launch_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def serve(settings: Settings, auth: tuple[str, str] | None = None, *, block: bool = True):  # noqa: ANN201
-    """Index settings.docs (only what changed), then serve the chat on settings.host:settings.port.
+def status_key(index: Index | None, problem: str = "") -> tuple:
+    """What the status line shows, in short: it is redrawn only when this changes."""
+    if index is None:
+        return (None, problem)
+    return (index.built_at, index.n_documents, index.n_chunks, problem)
 
-    With block=False it returns the running app at once (tests); app.local_url is its address.
+
+def serve(settings: Settings, auth: tuple[str, str] | None = None, *, block: bool = True, watch: bool = False):  # noqa: ANN201
+    """Index settings.docs (only what changed), then serve the chat and the JSON API (/api) on
+    settings.host:settings.port; with watch, re-index when the folder changes (qa.watch).
+
+    With block=False it returns the running app at once (tests); app.local_url is its address, app.watcher
+    the Watcher (or None).
     """
+    from qa.web.api import api_routes
+
     lib = Library(settings)
     if lib.index is not None:
         idx = lib.index
         log.info("serving %d documents, %d chunks (index %s)", idx.n_documents, idx.n_chunks, idx.root)
     else:
         log.warning("%s; add documents from the web page", lib.problem)
-    app = build_app(settings, lib)
+    app = build_app(settings, lib, live_status_s=WATCH_STATUS_S if watch else None)
     app.queue(default_concurrency_limit=1)
+    app.watcher = None
+    if watch:
+        from qa.watch import Watcher
+
+        ignore = [settings.index_dir_for(Path(settings.docs)), settings.feedback_path()]
+        app.watcher = Watcher(settings.docs, lib.update, ignore=ignore).start()
     app.launch(
         server_name=settings.host,
         server_port=settings.port,
         auth=auth,
         prevent_thread_lock=not block,
         quiet=not block,
+        app_kwargs={"routes": api_routes(lib.current, settings, auth=auth)},
         **launch_options(settings),
     )
     return app
 
 
-__all__ = ["Library", "build_app", "launch_options", "save_upload", "serve"]
+__all__ = ["Library", "build_app", "launch_options", "save_upload", "serve", "status_key"]
