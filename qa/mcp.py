@@ -154,8 +154,8 @@ def _one_line_validation(tool: str, exc: Exception) -> str:
         name = ".".join(str(x) for x in err.get("loc", ())) or "arguments"
         problems.append(f"{name} is missing" if err.get("type") == "missing" else f"{name}: {err.get('msg')}")
     usage = {
-        "ask": '{"question": "Who designed Driftwood?"}',
-        "search": '{"query": "Driftwood designer", "top_k": 5}',
+        "ask": '{"question": "your question", "history": []}',
+        "search": '{"query": "words to look for", "top_k": 5}',
         "reindex": '{"rebuild": false}',
         "list_documents": "{}",
     }.get(tool, "the arguments in the tool's input schema")
@@ -193,7 +193,10 @@ def build_server(settings: Any, index_dir: Path | None = None, *, live: LiveInde
     def fail(e: QAError) -> ToolError:
         return ToolError(" ".join(str(e).split()))
 
-    @server.tool()
+    def tool(fn: Any) -> Any:  # the docstring, on one line, is what the assistant's model reads
+        return server.tool(description=" ".join((fn.__doc__ or "").split()))(fn)
+
+    @tool
     def ask(question: str, history: list[str] | None = None) -> AskOut:
         """Answer a question from the documents with exact quotes as citations, or say the documents don't
         answer it. `history` holds the earlier questions of the conversation, so a follow-up like "And where?"
@@ -214,7 +217,7 @@ def build_server(settings: Any, index_dir: Path | None = None, *, live: LiveInde
             notes=list(a.notes),
         )
 
-    @server.tool()
+    @tool
     def search(query: str, top_k: int = 5) -> SearchOut:
         """The passages of the documents that best match a query, best first, with their scores (1-50)."""
         if not 1 <= top_k <= 50:
@@ -227,7 +230,7 @@ def build_server(settings: Any, index_dir: Path | None = None, *, live: LiveInde
         passages = [PassageOut(**{k: v for k, v in passage_dict(p).items() if k in keep}) for p in a.passages]
         return SearchOut(query=query, passages=passages[:top_k])
 
-    @server.tool()
+    @tool
     def list_documents() -> DocumentsOut:
         """The documents in the index (path, title, size in characters) and its chunk count."""
         try:
@@ -237,7 +240,7 @@ def build_server(settings: Any, index_dir: Path | None = None, *, live: LiveInde
         docs = [DocumentOut(source=s, title=t, chars=n) for s, t, n in index.documents()]
         return DocumentsOut(documents=docs, count=len(docs), chunks=index.n_chunks, model=index.model)
 
-    @server.tool()
+    @tool
     def reindex(rebuild: bool = False) -> ReindexOut:
         """Index the documents folder again: only added, changed or deleted files are processed, unless
         rebuild is true. Answers go on from the previous index until the new one is ready."""

@@ -5,7 +5,12 @@ build_index, then changes files the way people and editors do and waits for the 
 """
 
 import logging
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -178,7 +183,8 @@ def test_answering_goes_on_during_a_rebuild(live):
         assert "Tomas Vik" in a.text
         answered += 1
     live.wait(lambda: "sensors.md" in live.sources())
-    print(f"\n{answered} answers during the rebuild, slowest {slowest:.2f} s")
+    seconds = live.watcher.stats.last_seconds
+    print(f"\n{answered} answers during a {seconds:.1f} s rebuild, slowest {slowest:.2f} s")
     assert answered >= 1 and slowest < 30
 
 
@@ -210,3 +216,117 @@ def test_a_watcher_stops_when_asked(tmp_path):
     w.stop()
     assert not w._thread.is_alive() and time.monotonic() - t0 < 3
     assert not calls
+
+
+# --- the commands: qa serve --watch, qa index --watch --------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def qa_process(args: list[str], home: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "QA_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log, "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], env=env, stdout=err, stderr=err, text=True)
+
+
+def wait_for(check, timeout: float, what: str) -> float:
+    t0 = time.monotonic()
+    while not check():
+        assert time.monotonic() - t0 < timeout, f"{what} did not happen within {timeout:.0f} s"
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_web_page_shows_new_counts_without_a_reload(tmp_path):
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from qa.settings import Settings
+    from qa.web import serve
+
+    docs = make_kb(tmp_path / "docs")
+    app = serve(Settings(docs=docs, home=tmp_path / "home", port=free_port()), block=False, watch=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(app.local_url)
+            page.wait_for_selector("#qa-status")
+            assert "4 documents" in page.locator("#qa-status").text_content()
+            page.evaluate("window.__same_page = 1")
+            (docs / "osprey.md").write_text("# Osprey\n\nThe Osprey buoy was anchored off Varden by Ivo Sand.\n")
+            t0 = time.monotonic()
+            page.wait_for_function(
+                "() => document.querySelector('#qa-status').textContent.includes('5 documents')", timeout=30_000
+            )
+            shown = time.monotonic() - t0
+            assert page.evaluate("window.__same_page") == 1  # no reload
+            assert "osprey.md" in page.locator("#qa-status").inner_html()
+            (docs / "osprey.md").unlink()
+            page.wait_for_function(
+                "() => document.querySelector('#qa-status').textContent.includes('4 documents')", timeout=30_000
+            )
+            browser.close()
+        print(f"\nstatus line: new file shown {shown:.1f} s after it was written")
+    finally:
+        app.watcher.stop()
+        app.close()
+
+
+@pytest.mark.slow
+def test_qa_serve_watch_survives_its_folder_being_deleted(tmp_path):
+    httpx = pytest.importorskip("httpx")
+    docs, port, log = make_kb(tmp_path / "docs"), free_port(), tmp_path / "serve.log"
+    proc = qa_process(["serve", "--docs", str(docs), "--port", str(port), "--watch"], tmp_path / "home", log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            assert proc.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"{url}/api/documents", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, 180, "qa serve starting")
+        shutil.rmtree(docs)
+        wait_for(lambda: "is gone" in log.read_text(), 30, "the warning")
+        time.sleep(3)
+        gone = [line for line in log.read_text().splitlines() if "is gone" in line]
+        assert len(gone) == 1 and gone[0].startswith("warning: watched folder"), log.read_text()[-2000:]
+        assert "Traceback" not in log.read_text()
+        r = httpx.post(f"{url}/api/ask", json={"question": "Who designed Driftwood?"}, timeout=60)
+        assert r.status_code == 200 and "Tomas Vik" in r.json()["text"]
+        assert httpx.get(url, timeout=10).status_code == 200  # the chat page too
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.mark.slow
+def test_qa_index_watch_reindexes_until_ctrl_c(tmp_path):
+    docs, log = make_kb(tmp_path / "docs"), tmp_path / "index.log"
+    proc = qa_process(["index", str(docs), "--watch"], tmp_path / "home", log)
+    try:
+        wait_for(lambda: "watching" in log.read_text(), 180, "the first index")
+        time.sleep(0.5)
+        (docs / "osprey.md").write_text("# Osprey\n\nThe Osprey buoy was anchored off Varden by Ivo Sand.\n")
+        wait_for(lambda: "re-indexed" in log.read_text(), 60, "re-indexing")
+        assert "1 added, 0 changed, 0 deleted -> 5 documents" in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0 and "stopped watching" in log.read_text() and "Traceback" not in log.read_text()

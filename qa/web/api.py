@@ -153,7 +153,7 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
     errors = sorted(errors, key=lambda e: e.get("type") != "extra_forbidden")
     first = errors[0] if errors else {}
     kind, loc = first.get("type", ""), [str(x) for x in first.get("loc", ()) if x != "body"]
-    example = 'send a JSON object like {"question": "Who designed Driftwood?", "history": []}'
+    example = 'send a JSON object like {"question": "your question", "history": []}'
     if kind == "json_invalid":
         where = first.get("ctx", {}).get("error", "") or first.get("msg", "")
         return 400, f"malformed JSON ({where}); {example}"
