@@ -108,6 +108,7 @@ class Watcher:
         self.stats = WatchStats()
         self.busy = False  # a rebuild is running
         self._stop = threading.Event()
+        self.ready = threading.Event()  # set once watching, and the index caught up with the folder
         self._thread: threading.Thread | None = None
         self._retry = False  # one more try owed after a failure (e.g. the web page's own rebuild was running)
         self._last_error = ""
@@ -138,6 +139,7 @@ class Watcher:
         while not self._stop.is_set():
             if not self._wait_for_folder():
                 return
+            catch_up = True  # changes made before this watch began (start-up, a folder that came back) were missed
             try:
                 for changes in watch(
                     self.folder,
@@ -154,15 +156,17 @@ class Watcher:
                     if changes:
                         self.stats.batches += 1
                         self._rebuild(changes)
-                    elif self._retry:
-                        self._rebuild(set(), retry=True)
+                    elif catch_up or self._retry:
+                        self._rebuild(set(), retry=not catch_up)  # an unchanged folder costs a scan: ms
+                    catch_up = False
+                    self.ready.set()
             except (FileNotFoundError, WatchfilesRustInternalError, OSError) as e:
                 if self.folder.is_dir():  # a real watcher failure, not a deleted folder: say so, then start over
                     log.warning("watching %s failed (%s); watching it again", self.folder, str(e).splitlines()[0])
                     self._stop.wait(MISSING_POLL_S)
 
     def _wait_for_folder(self) -> bool:
-        """False when stopped; waits (saying so once) while the folder is missing, then re-indexes it."""
+        """False when stopped; waits (saying so once) while the folder is missing (run() then catches up)."""
         if self.folder.is_dir():
             return True
         self.stats.missing = True
@@ -172,7 +176,6 @@ class Watcher:
                 return False
         self.stats.missing = False
         log.info("watched folder %s is back; re-indexing it", self.folder)
-        self._rebuild(set())
         return True
 
     # --- one rebuild --------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Live:
         self.folder, self.index_dir = folder, index_dir
         self.index = build_index(folder, index_dir=index_dir)
         self.watcher = Watcher(folder, self.rebuild, ignore=[index_dir]).start()
-        time.sleep(0.3)  # inotify watches are in place
+        assert self.watcher.ready.wait(30)  # inotify watches are in place, the index has caught up
 
     def rebuild(self):
         from qa import build_index
@@ -147,6 +147,8 @@ def test_an_editor_save_is_one_rebuild_and_temp_files_none(live):
 
 @pytest.mark.slow
 def test_a_burst_of_1000_files_is_one_or_two_rebuilds(live):
+    s = live.watcher.stats
+    before = s.rebuilds
     burst = live.folder / "burst"
     burst.mkdir()
     t0 = time.monotonic()
@@ -156,14 +158,15 @@ def test_a_burst_of_1000_files_is_one_or_two_rebuilds(live):
     live.wait(lambda: len(live.sources()) == 1004, timeout=600)
     done = time.monotonic() - t0
     live.settle()
-    s = live.watcher.stats
-    print(f"\n1,000 files written in {written:.2f} s: {s.rebuilds} rebuilds, all live after {done:.1f} s {s.history}")
-    assert 1 <= s.changed_builds <= 3 and s.rebuilds <= 3, s.history
+    n = s.rebuilds - before
+    print(f"\n1,000 files written in {written:.2f} s: {n} rebuild(s), all live after {done:.1f} s {s.history[-n:]}")
+    assert 1 <= s.changed_builds <= 2 and n <= 2, s.history
 
+    before = s.rebuilds
     shutil.rmtree(burst)  # 1,000 deletions: the same
     live.wait(lambda: len(live.sources()) == 4)
     live.settle()
-    assert s.rebuilds <= 6, s.history
+    assert s.rebuilds - before <= 2, s.history
 
 
 @pytest.mark.slow
@@ -171,7 +174,7 @@ def test_answering_goes_on_during_a_rebuild(live):
     from qa import answer
 
     # a large new document keeps the embedder busy for several seconds on this machine's two cores
-    words = " ".join(f"Sensor {i} on pier {i % 50} logs the tide every {i % 13 + 1} minutes." for i in range(3000))
+    words = " ".join(f"Sensor {i} on pier {i % 50} logs the tide every {i % 13 + 1} minutes." for i in range(1000))
     (live.folder / "sensors.md").write_text(f"# Sensors\n\n{words}\n")
     live.wait(lambda: live.watcher.busy, timeout=30)
     old = live.index
@@ -182,6 +185,7 @@ def test_answering_goes_on_during_a_rebuild(live):
         slowest = max(slowest, time.monotonic() - t0)
         assert "Tomas Vik" in a.text
         answered += 1
+        time.sleep(0.2)  # a person asking now and then, not a loop that starves the rebuild of the GIL
     live.wait(lambda: "sensors.md" in live.sources())
     seconds = live.watcher.stats.last_seconds
     print(f"\n{answered} answers during a {seconds:.1f} s rebuild, slowest {slowest:.2f} s")
@@ -211,11 +215,11 @@ def test_a_watcher_stops_when_asked(tmp_path):
     (tmp_path / "docs").mkdir()
     calls = []
     w = Watcher(tmp_path / "docs", lambda: calls.append(1)).start()
-    time.sleep(0.3)
+    assert w.ready.wait(10) and calls == [1]  # one catch-up with what changed before it began
     t0 = time.monotonic()
     w.stop()
     assert not w._thread.is_alive() and time.monotonic() - t0 < 3
-    assert not calls
+    assert calls == [1]
 
 
 # --- the commands: qa serve --watch, qa index --watch --------------------------------------------
