@@ -275,7 +275,8 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
         turns = gr.State([])
         with gr.Row(equal_height=True):
             gr.Markdown("### qa · ask your documents")
-            status = gr.HTML(status_html(first, lib.problem), elem_id="qa-status")
+            # a function: each page load shows the index as it is now (uploads, rebuilds, --watch), not at start
+            status = gr.HTML(lambda: status_html(lib.index, lib.problem), elem_id="qa-status")
         with gr.Row():
             with gr.Column(scale=3):
                 chat = gr.Chatbot(
