@@ -136,12 +136,13 @@ class Library:
 
 
 def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN201 (a gr.Blocks; gradio loads lazily)
-    apply_environment(settings)  # before gradio is imported: no analytics, no version check
     """The chat UI and the `/ask` API over settings.docs (indexed or updated first unless a Library is given)."""
+    apply_environment(settings)  # before gradio is imported: no analytics, no version check
     import gradio as gr
 
     lib = library or Library(settings)
     first = lib.index
+    shown = round(threshold_for(settings, first), 2)  # the slider starts at the threshold calibrated for the corpus
     gens = ["extractive"] + ([settings.generator] if settings.generator != "extractive" else [])
 
     def fail(e: Exception) -> gr.Error:
@@ -152,8 +153,9 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
 
     def per_session(top_k: float, threshold: float, generator: str) -> Settings:
         gen = generator if generator in gens else "extractive"
+        chosen = None if round(float(threshold), 2) == shown else float(threshold)  # untouched: the index's own
         return settings.model_copy(
-            update={"top_k": max(1, min(50, int(top_k))), "abstain_threshold": float(threshold), "generator": gen}
+            update={"top_k": max(1, min(50, int(top_k))), "abstain_threshold": chosen, "generator": gen}
         )
 
     def respond(
@@ -295,7 +297,7 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
                 with gr.Accordion("Settings (this session)", open=False):
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages retrieved (top_k)")
                     threshold = gr.Slider(
-                        0, 1, value=threshold_for(settings), step=0.01, label="Abstain below confidence"
+                        0, 1, value=shown, step=0.01, label="Abstain below confidence"
                     )
                     show = gr.Checkbox(False, label="Show retrieval scores")
                     generator = gr.Dropdown(
