@@ -234,10 +234,11 @@ def test_uncovered_evidence_loses_the_coverage_penalty_and_ablation_switches_it_
 
 
 def test_the_calibrated_threshold_sits_above_the_probes_and_below_the_derived_questions():
-    from qa.calibrate import CEILING, FLOOR, choose_threshold
+    from qa.calibrate import CEILING, FLOOR, PROBE_MARGIN, choose_threshold, quantile
 
-    probes = [0.1, 0.15, 0.2, 0.22, 0.25, 0.3, 0.31, 0.32, 0.33, 0.5]  # one probe happens to be on topic
+    probes = [0.1, 0.15, 0.2, 0.22, 0.25, 0.3, 0.31, 0.32, 0.33, 0.4]
     derived = [0.45, 0.6, 0.62, 0.7, 0.75, 0.8, 0.81, 0.85, 0.9, 0.92]
-    t = choose_threshold(probes, derived)
-    assert 0.33 < t <= 0.45
+    assert choose_threshold(probes, derived) == pytest.approx(0.4 + PROBE_MARGIN)  # just above every probe
+    on_topic = [*probes[:-1], 0.7]  # one probe happens to be about this corpus
+    assert choose_threshold(on_topic, derived) == pytest.approx(quantile(derived, 0.1))  # its questions stay answered
     assert choose_threshold([0.9] * 10, [0.95] * 10) == CEILING and choose_threshold([0.0] * 10, []) == FLOOR
