@@ -15,7 +15,7 @@ questions), and within [FLOOR, CEILING] of the reader's scale.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from qa.types import Chunk
@@ -92,6 +92,7 @@ PROBES = (
 # Above every probe, not a quantile of them: on docs/ (a tuning set) the 90th percentile (0.23) put the threshold
 # at the floor, where an off-topic question at 0.30 was answered; the highest probe (0.37) + 0.02 is where the
 # hand-set 0.40 was
+CALIBRATION_VERSION = 2  # bump when how the threshold is chosen changes: indexes measure again on their next build
 PROBE_QUANTILE = 1.0
 PROBE_MARGIN = 0.02
 DERIVED_QUANTILE = 0.1  # at most this share of the derived, answerable questions may fall below the threshold
@@ -126,11 +127,17 @@ def choose_threshold(probes: Sequence[float], derived: Sequence[float]) -> float
     return round(min(CEILING, max(FLOOR, t)), 4)
 
 
+def current(record: Mapping[str, Any] | None, reader: str) -> bool:
+    """True when a calibration record was measured for this reader by this version of the method."""
+    return bool(record) and record.get("reader") == reader and record.get("version") == CALIBRATION_VERSION
+
+
 def calibrate(confidence_of: Callable[[str], float], chunks: Sequence[Chunk], reader: str) -> dict[str, Any]:
     """The calibration record kept in an index's manifest: the threshold and the figures it was chosen from."""
     probes = [confidence_of(q) for q in PROBES]
     derived = [confidence_of(q) for q in derived_questions(chunks)]
     return {
+        "version": CALIBRATION_VERSION,
         "reader": reader,
         "threshold": choose_threshold(probes, derived),
         "probes": {"n": len(probes), "q90": round(quantile(probes, 0.9), 4), "max": round(max(probes), 4)},

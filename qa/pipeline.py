@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa.calibrate import calibrate
+from qa.calibrate import current as calibration_current
 from qa.chunk import chunk_document
 from qa.compose import compose
 from qa.embed import load_embedder, load_query_encoder, model_version
@@ -80,7 +81,7 @@ def build_index(
         index = writer.commit(
             vectors, dim=embedder.dim if embedder else None, model_source=model_version(settings.model)
         )
-        if index.calibration is None:  # a new generation: measure what confidence means on it
+        if not calibration_current(index.calibration, reader_for().name):  # measure what confidence means here
             t2 = time.perf_counter()
             index.save_calibration(calibrate_index(index, settings))
             writer.report.timings["calibrate_s"] = time.perf_counter() - t2
@@ -215,7 +216,7 @@ def threshold_for(settings: Settings, index: Reader | None = None) -> float:
         return settings.abstain_threshold
     reader = reader_for()
     calibration = index.calibration if index is not None else None
-    if calibration and calibration.get("reader") == reader.name:
+    if calibration_current(calibration, reader.name):
         return float(calibration["threshold"])
     return reader.threshold
 
