@@ -299,13 +299,20 @@ def main(
     }
     if baseline:
         summary["baseline"] = run_baseline(questions, folder, settings)
-    thresholds = [round(x * 0.025, 3) for x in range(4, 33)]
+    thresholds = sorted({round(x * 0.025, 3) for x in range(4, 33)} | {round(threshold, 3)})  # the one in force too
     if sweep:
         summary["sweep"] = sweep_rows(records, thresholds)
     if ablate:
         summary["ablation"] = ablation_rows(questions, index, settings, records, threshold)
 
-    table = Table(title=f"qa eval {questions_path.name} over {folder} (threshold {threshold})")
+    how = (
+        "set"
+        if settings.abstain_threshold is not None
+        else "calibrated on this corpus"
+        if index.calibration
+        else "reader default"
+    )
+    table = Table(title=f"qa eval {questions_path.name} over {folder} (threshold {threshold}, {how})")
     cols = [
         "n",
         "answer_accuracy",

@@ -296,9 +296,7 @@ def build_app(settings: Settings, library: Library | None = None):  # noqa: ANN2
                     clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
                 with gr.Accordion("Settings (this session)", open=False):
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages retrieved (top_k)")
-                    threshold = gr.Slider(
-                        0, 1, value=shown, step=0.01, label="Abstain below confidence"
-                    )
+                    threshold = gr.Slider(0, 1, value=shown, step=0.01, label="Abstain below confidence")
                     show = gr.Checkbox(False, label="Show retrieval scores")
                     generator = gr.Dropdown(
                         gens, value=settings.generator, label="Answer generator", visible=len(gens) > 1
