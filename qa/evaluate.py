@@ -293,6 +293,7 @@ def main(
         "set": str(questions_path),
         "docs": str(folder),
         "threshold": threshold,
+        "calibration": dict(index.calibration) if index.calibration else None,
         "generator": settings.generator,
         "overall": overall,
         "by_kind": by_kind(records, threshold),
