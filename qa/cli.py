@@ -243,6 +243,9 @@ def eval_(
     ] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Show accuracy/abstention across thresholds.")] = False,
+    ablate: Annotated[
+        bool, typer.Option("--ablate", help="Also answer with each answer-rule family switched off in turn.")
+    ] = False,
     baseline: Annotated[
         bool,
         typer.Option("--baseline", help="Also score two baselines on 1000-char chunks, top passage: MiniLM and BM25."),
@@ -264,6 +267,7 @@ def eval_(
             json_out=json_out,
             html_out=html_out,
             sweep=sweep,
+            ablate=ablate,
             baseline=baseline,
             limit=limit,
         )

@@ -226,6 +226,31 @@ def sweep_rows(records: Sequence[Record], thresholds: Sequence[float]) -> list[d
     return rows
 
 
+def ablation_rows(
+    questions: Sequence[Question], index: Any, settings: Settings, records: Sequence[Record], threshold: float
+) -> list[dict[str, Any]]:
+    """The set answered again with each rule family switched off: what each family is worth on this set."""
+    from qa.rules import FAMILIES
+
+    def row(name: str, recs: Sequence[Record]) -> dict[str, Any]:
+        m = metrics(recs, threshold)
+        off = [r for r in recs if r.q.kind == "unanswerable_offtopic"]
+        near = [r for r in recs if not r.q.answerable and r.q.kind != "unanswerable_offtopic"]
+        return {
+            "switched_off": name,
+            "answer_accuracy": m["answer_accuracy"],
+            "false_abstention": m["false_abstention"],
+            "offtopic_abstention": ratio(sum(r.abstained_at(threshold) for r in off), len(off)),
+            "nearmiss_abstention": ratio(sum(r.abstained_at(threshold) for r in near), len(near)),
+            "mean_answer_words": m["mean_answer_words"],
+        }
+
+    rows = [row("(none)", records)]
+    for family in FAMILIES:
+        rows.append(row(family, run(questions, index, settings.model_copy(update={"rules_off": family}))))
+    return rows
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -237,6 +262,7 @@ def main(
     json_out: Path | None = None,
     html_out: Path | None = None,
     sweep: bool = False,
+    ablate: bool = False,
     baseline: bool = False,
     limit: int | None = None,
 ) -> dict[str, Any]:
@@ -260,24 +286,34 @@ def main(
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"answering {len(questions)} questions", total=len(questions))
         records = run(questions, index, settings, progress=lambda: bar.advance(task))
-    threshold = threshold_for(settings)
+    threshold = threshold_for(settings, index)
     overall = metrics(records, threshold)
     overall["index_build_s"] = round(build_s, 2)
     summary: dict[str, Any] = {
         "set": str(questions_path),
         "docs": str(folder),
         "threshold": threshold,
+        "calibration": dict(index.calibration) if index.calibration else None,
         "generator": settings.generator,
         "overall": overall,
         "by_kind": by_kind(records, threshold),
     }
     if baseline:
         summary["baseline"] = run_baseline(questions, folder, settings)
-    thresholds = [round(x * 0.025, 3) for x in range(4, 33)]
+    thresholds = sorted({round(x * 0.025, 3) for x in range(4, 33)} | {round(threshold, 3)})  # the one in force too
     if sweep:
         summary["sweep"] = sweep_rows(records, thresholds)
+    if ablate:
+        summary["ablation"] = ablation_rows(questions, index, settings, records, threshold)
 
-    table = Table(title=f"qa eval {questions_path.name} over {folder} (threshold {threshold})")
+    how = (
+        "set"
+        if settings.abstain_threshold is not None
+        else "calibrated on this corpus"
+        if index.calibration
+        else "reader default"
+    )
+    table = Table(title=f"qa eval {questions_path.name} over {folder} (threshold {threshold}, {how})")
     cols = [
         "n",
         "answer_accuracy",
@@ -320,6 +356,13 @@ def main(
                 *(_cell(v) for v in row.values()), style="bold" if row["threshold"] == round(threshold, 3) else None
             )
         console.print(st)
+    if ablate:
+        at = Table(title="ablation: each rule family switched off in turn (qa/rules.py)")
+        for c in summary["ablation"][0]:
+            at.add_column(c.replace("_", " "), justify="right")
+        for row in summary["ablation"]:
+            at.add_row(*(_cell(v) for v in row.values()))
+        console.print(at)
     if json_out:
         payload = {**summary, "records": [record_dict(r, threshold) for r in records]}
         Path(json_out).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")

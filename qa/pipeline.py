@@ -11,6 +11,8 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from qa.calibrate import calibrate
+from qa.calibrate import current as calibration_current
 from qa.chunk import chunk_document
 from qa.compose import compose
 from qa.embed import load_embedder, load_query_encoder, model_version
@@ -76,9 +78,27 @@ def build_index(
                 vectors.update(zip(texts, vecs, strict=True))
             writer.report.timings["embed_s"] = time.perf_counter() - t1
         writer.report.chunks_embedded, writer.report.sentences_embedded = len(chunk_texts), len(sentence_texts)
-        return writer.commit(
+        index = writer.commit(
             vectors, dim=embedder.dim if embedder else None, model_source=model_version(settings.model)
         )
+        if not calibration_current(index.calibration, reader_for().name):  # measure what confidence means here
+            t2 = time.perf_counter()
+            index.save_calibration(calibrate_index(index, settings))
+            writer.report.timings["calibrate_s"] = time.perf_counter() - t2
+        return index
+
+
+def calibrate_index(index: Reader, settings: Settings) -> dict:
+    """The reader's threshold on this corpus, from off-topic probes and questions derived from its own text."""
+    encoder = load_query_encoder(index.model, settings.query_backend)
+    reranker, reader = reranker_for(settings.reranker), reader_for()
+
+    def confidence_of(question: str) -> float:
+        retrieval = retrieve(parse(question), index, encoder, reranker, settings.retrieval)
+        reading = reader.read(retrieval, max_words=settings.max_answer_words)
+        return reader.extend(reading, retrieval, [], max_words=settings.max_answer_words).confidence
+
+    return calibrate(confidence_of, index.chunks(range(index.n_chunks)), reader.name)
 
 
 def _ticker(progress: Progress | None, stage: str, total: int) -> Callable[[int], None]:
@@ -152,16 +172,17 @@ def stream_answer(
     query = parse(question, history=history, max_chars=s.max_question_chars)
     index = index or default_index(settings)
     encoder = load_query_encoder(index.model, settings.query_backend)
-    reranker, reader = reranker_for(settings.reranker), reader_for()
-    threshold = threshold_for(settings)
+    reranker, reader = reranker_for(settings.reranker), reader_for(off=s.rules_off)
+    threshold = threshold_for(settings, index)
     retrieval = retrieve(query, index, encoder, reranker, settings.retrieval)
     t1 = time.perf_counter()
     reading = reader.read(retrieval, max_words=s.max_answer_words)
-    if reading.spans and reading.confidence >= threshold and reading.follow_ups:
+    found = []
+    if reading.spans and reading.confidence >= threshold:  # search again only for an answer that may stand
         found = [
             retrieve(f.query, index, encoder, reranker, settings.retrieval, vector=f.vector) for f in reading.follow_ups
         ]
-        reading = reader.extend(reading, retrieval, found, max_words=s.max_answer_words)
+    reading = reader.extend(reading, retrieval, found, max_words=s.max_answer_words)
     generating = settings.generator != "extractive"
     cited = [sp.passage for sp in reading.spans] + (list(retrieval.passages[: s.top_k]) if generating else [])
     documents = {p.chunk.source: index.document(p.chunk.source) for p in cited}
@@ -188,9 +209,16 @@ def stream_answer(
     yield replace(result, timings=timings)
 
 
-def threshold_for(settings: Settings) -> float:
-    """The abstention threshold in force: the one set, else the one calibrated for the reader."""
-    return reader_for().threshold if settings.abstain_threshold is None else settings.abstain_threshold
+def threshold_for(settings: Settings, index: Reader | None = None) -> float:
+    """The abstention threshold in force: the one set; else the one measured on this index's corpus for the
+    reader (qa/calibrate.py); else the reader's own default."""
+    if settings.abstain_threshold is not None:
+        return settings.abstain_threshold
+    reader = reader_for()
+    calibration = index.calibration if index is not None else None
+    if calibration_current(calibration, reader.name):
+        return float(calibration["threshold"])
+    return reader.threshold
 
 
 def answer(

@@ -19,7 +19,7 @@ import numpy as np
 
 from qa import rules as R
 from qa.errors import InputError
-from qa.text import NAME, terms
+from qa.text import NAME, QUESTION_WORDS, STOPWORDS, terms
 from qa.types import Chunk, FollowUp, Query, Reading, Retrieval, Span
 
 
@@ -32,7 +32,8 @@ class Reader(Protocol):
     def read(self, retrieval: Retrieval, *, max_words: int) -> Reading: ...
 
     def extend(self, reading: Reading, retrieval: Retrieval, found: Sequence[Retrieval], *, max_words: int) -> Reading:
-        """The reading with what the follow-up searches found (found[i] answers reading.follow_ups[i])."""
+        """The reader's last word: the reading with what the follow-up searches found (found[i] answers
+        reading.follow_ups[i]; empty when none were run), and its final confidence."""
         ...
 
 
@@ -60,8 +61,13 @@ def lacks_unit(kind: str, question: str, sentences: list[str]) -> bool:
 # --- rule family 5: every sentence scored ---------------------------------------------------------
 
 
-def candidates(retrieval: Retrieval, *, max_passages: int = R.ANSWER_PASSAGES) -> list[Span]:
+Off = frozenset[str]  # rule families switched off (R.FAMILIES), for ablation
+
+
+def candidates(retrieval: Retrieval, *, max_passages: int = R.ANSWER_PASSAGES, off: Off = frozenset()) -> list[Span]:
     """Every sentence of the top passages, scored, best first."""
+    w_cue = 0.0 if "cues" in off else R.W_CUE
+    restated = 0.0 if "restatement" in off else R.RESTATEMENT_PENALTY
     query = retrieval.query
     passages = retrieval.passages[:max_passages]
     if not passages:
@@ -80,9 +86,9 @@ def candidates(retrieval: Retrieval, *, max_passages: int = R.ANSWER_PASSAGES) -
             score = (
                 float(ev.cosine[i])
                 + R.W_OV * float(ev.overlap[i])
-                + R.W_CUE * cue(query.kind, text, query.text)
+                + w_cue * cue(query.kind, text, query.text)
                 + R.W_PRIOR * prior
-                - (R.RESTATEMENT_PENALTY if novel == 0 else 0.0)
+                - (restated if novel == 0 else 0.0)
             )
             out.append(Span(p, s, e, score, float(ev.cosine[i]), float(ev.overlap[i]), len(text.split())))
     out.sort(key=lambda c: -c.score)
@@ -96,7 +102,7 @@ def _terms_of(c: Span) -> frozenset[str]:
 # --- rule families 6 and 7: the sentences chosen --------------------------------------------------
 
 
-def choose(cands: list[Span], retrieval: Retrieval, max_words: int) -> list[Span]:
+def choose(cands: list[Span], retrieval: Retrieval, max_words: int, *, off: Off = frozenset()) -> list[Span]:
     """The best sentence (with the one before it when it opens with a pronoun), plus up to two more when each
     adds what those chosen so far lack.
 
@@ -111,14 +117,14 @@ def choose(cands: list[Span], retrieval: Retrieval, max_words: int) -> list[Span
     """
     first = trim(cands[0], retrieval.query, retrieval.idf, max_words)
     chosen = [first]
-    antecedent = _antecedent(first, cands)
+    antecedent = None if "context" in off else _antecedent(first, cands)
     if antecedent is not None and first.words + antecedent.words <= max_words:
         chosen.append(antecedent)
-    naming = _naming(first, cands)
+    naming = None if "context" in off else _naming(first, cands)
     if naming is not None and sum(c.words for c in chosen) + naming.words <= max_words:
         chosen.append(naming)
-    for margin in R.MORE_MARGINS:
-        best, best_score = _next_sentence(chosen, cands[1 : R.SECOND_POOL], retrieval, max_words)
+    for margin in () if "further" in off else R.MORE_MARGINS:
+        best, best_score = _next_sentence(chosen, cands[1 : R.SECOND_POOL], retrieval, max_words, off=off)
         if best is None or best_score < first.score - margin:
             break
         chosen.append(best)
@@ -161,7 +167,13 @@ def _sentence_index(c: Span) -> int:
 
 
 def _next_sentence(
-    chosen: list[Span], pool: list[Span], retrieval: Retrieval, max_words: int, *, must_add: bool = False
+    chosen: list[Span],
+    pool: list[Span],
+    retrieval: Retrieval,
+    max_words: int,
+    *,
+    must_add: bool = False,
+    off: Off = frozenset(),
 ) -> tuple[Span | None, float]:
     """The candidate of `pool` that best completes `chosen`, with its score (bonuses included).
 
@@ -197,7 +209,8 @@ def _next_sentence(
         adjacent = any(c.passage.chunk.id == o.passage.chunk.id for o in chosen)
         if not (gain > 0 or cue_gain > 0 or (adjacent and not must_add)):
             continue  # it must add question words or the answer type, not restate
-        score = c.score + R.W_GAIN * gain + R.W_BRIDGE * bridged + R.W_CUE * cue_gain + (R.W_ADJ if adjacent else 0.0)
+        w_cue = 0.0 if "cues" in off else R.W_CUE
+        score = c.score + R.W_GAIN * gain + R.W_BRIDGE * bridged + w_cue * cue_gain + (R.W_ADJ if adjacent else 0.0)
         if score > best_score:
             best, best_score = c, score
     return best, best_score
@@ -206,7 +219,9 @@ def _next_sentence(
 # --- rule family 8: the second search -------------------------------------------------------------
 
 
-def follow_ups(chosen: list[Span], retrieval: Retrieval, max_words: int) -> tuple[FollowUp, ...]:
+def follow_ups(
+    chosen: list[Span], retrieval: Retrieval, max_words: int, *, off: Off = frozenset()
+) -> tuple[FollowUp, ...]:
     """The searches that may find a fact spanning two passages.
 
     The question with the first answer sentence added ("Where in Copenhagen was the conference at which Google
@@ -216,7 +231,7 @@ def follow_ups(chosen: list[Span], retrieval: Retrieval, max_words: int) -> tupl
     describes. None when the answer is already long enough.
     """
     room = max_words - sum(c.words for c in chosen)
-    if len(chosen) > len(R.MORE_MARGINS) or room < R.MIN_CLAUSE_WORDS:
+    if "second-search" in off or len(chosen) > len(R.MORE_MARGINS) or room < R.MIN_CLAUSE_WORDS:
         return ()
     query = retrieval.query
     first = chosen[0].text
@@ -232,17 +247,23 @@ def follow_ups(chosen: list[Span], retrieval: Retrieval, max_words: int) -> tupl
 
 
 def second_hop(
-    chosen: list[Span], asked: Sequence[FollowUp], found: Sequence[Retrieval], retrieval: Retrieval, max_words: int
+    chosen: list[Span],
+    asked: Sequence[FollowUp],
+    found: Sequence[Retrieval],
+    retrieval: Retrieval,
+    max_words: int,
+    *,
+    off: Off = frozenset(),
 ) -> list[Span]:
     """The chosen spans plus the best sentence the follow-up searches found, each judged against its own search's
     best hit (within HOP_MARGIN); it must add question words or the answer type (adjacency is not enough)."""
     pick, gap = None, float("-inf")
     for hop, result in zip(asked, found, strict=True):
-        cands = candidates(result)
+        cands = candidates(result, off=off)
         if not cands:
             continue
         pool = [c for c in cands[: R.SECOND_POOL] if hop.keep is None or hop.keep(c)]
-        best, best_score = _next_sentence(chosen, pool, retrieval, max_words, must_add=True)
+        best, best_score = _next_sentence(chosen, pool, retrieval, max_words, must_add=True, off=off)
         if best is not None and best_score - cands[0].score > gap:
             pick, gap = best, best_score - cands[0].score
     if pick is None or gap < -R.HOP_MARGIN:
@@ -314,11 +335,14 @@ def trim(c: Span, query: Query, idf: dict[str, float], max_words: int) -> Span:
 # --- rule family 9: confidence --------------------------------------------------------------------
 
 
-def confidence(retrieval: Retrieval, cands: list[Span], chosen: Sequence[Span] = ()) -> float:
+def confidence(
+    retrieval: Retrieval, cands: list[Span], chosen: Sequence[Span] = (), *, off: Off = frozenset()
+) -> float:
     """How sure we are that the passages answer the question: the best sentence cosine among the top candidates,
     or OVERLAP_IN_CONFIDENCE times the best sentence's share of the question's idf-weighted words, whichever is
     higher, less TYPE_PENALTY when a count, date or version is asked for and no on-topic chosen sentence gives
-    one (or no amount in the unit asked for: "how many kilometres" answered by "312 stations").
+    one (or no amount in the unit asked for: "how many kilometres" answered by "312 stations"). The coverage
+    rule is applied to the final spans, after any second search (HeuristicReader.extend).
 
     Sixty off-topic probe questions (evals/offtopic-probes.jsonl) reach at most 0.36 on docs/ and on the seeds,
     so THRESHOLD (0.40) refuses them with room to spare (on man pages and the Rust book, probes worded like
@@ -329,37 +353,95 @@ def confidence(retrieval: Retrieval, cands: list[Span], chosen: Sequence[Span] =
         return 0.0
     top = cands[: R.CONFIDENCE_POOL]
     conf = max(max(c.cosine for c in top), R.OVERLAP_IN_CONFIDENCE * max(c.overlap for c in top))
-    kind = retrieval.query.kind
-    if chosen and kind in R.TYPED_KINDS:
+    query = retrieval.query
+    kind = query.kind
+    if chosen and kind in R.TYPED_KINDS and "type-penalty" not in off:
         texts = [c.text for c in chosen if max(c.cosine, c.overlap) >= R.ON_TOPIC]
-        if not any(cue(kind, t, retrieval.query.text) for t in texts) or lacks_unit(kind, retrieval.query.text, texts):
+        unit_missing = "units" not in off and lacks_unit(kind, query.text, texts)
+        if not any(cue(kind, t, query.text) for t in texts) or unit_missing:
             conf -= R.TYPE_PENALTY
     return conf
 
 
+def uncovered(retrieval: Retrieval, chosen: Sequence[Span]) -> list[str]:
+    """What the question names that its evidence never mentions: a year, a version or a number absent from the
+    chosen spans' chunks (with their headings) and the other answer passages of the same documents ("Who spoke at
+    KubeCon 2024?" is not answered by a passage about 2019); or a name the corpus never uses at all ("How does
+    Java's HashMap resize?" asked of the Python docs). Names are judged against the whole corpus, not the
+    evidence: a two-passage question names its bridge ("the Copenhagen keynote speaker") in another passage."""
+    query = retrieval.query
+    sources = {s.passage.chunk.source for s in chosen}
+    nearby = [p.chunk for p in retrieval.passages[: R.ANSWER_PASSAGES] if p.chunk.source in sources]
+    chunks = {c.id: c for c in [s.passage.chunk for s in chosen] + nearby}
+    evidence = " ".join(f"{c.title}\n{c.section}\n{c.text}" for c in chunks.values())
+    numbers = set(R.NUMBER.findall(_DIGIT_GROUP.sub("", evidence)))
+    missing = [n for n in R.NUMBER.findall(_DIGIT_GROUP.sub("", query.text)) if n not in numbers]
+    lowered = evidence.lower()
+    missing += [v for v in R.VERSION.findall(query.text) if v.lower() not in lowered]
+    for name in _names(query.text):  # a name counts when the corpus uses it anywhere (a bridge may name it)
+        name_terms = [t for t in terms(name) if not t.isdigit() and len(t) > 2]  # "VP", "EU": too short to tell
+        if name_terms and all(t in retrieval.unseen for t in name_terms):
+            missing.append(name)
+    return list(dict.fromkeys(missing))
+
+
+_DIGIT_GROUP = re.compile(r"(?<=\d),(?=\d{3}\b)")  # the comma in 4,000
+
+
+def _names(question: str) -> list[str]:
+    """The names in a question: capitalised runs, less an opening question word or function word ("Which", "In"),
+    and less the capital every sentence opens with ("Besides", "Name a ...") unless the word looks like a name
+    anyway (inner capitals or digits: "KubeCon", "K8s")."""
+    out = []
+    for m in NAME.finditer(question):
+        words = m.group(0).split()
+        opens = m.start() == 0 or question[: m.start()].rstrip().endswith((".", "?", "!", ":"))
+        if opens and words and not re.search(r"[A-Z0-9]", words[0][1:]):
+            words = words[1:]
+        while words and words[0].lower() in STOPWORDS | QUESTION_WORDS:
+            words = words[1:]
+        if words:
+            out.append(" ".join(words))
+    return out
+
+
 class HeuristicReader:
-    """Today's model-free reader: sentence scores, further sentences, a second search, confidence (qa/rules.py)."""
+    """Today's model-free reader: sentence scores, further sentences, a second search, confidence (qa/rules.py).
+    `off` switches rule families off, for ablation (R.FAMILIES)."""
 
     name = "heuristic"
     threshold = R.THRESHOLD
 
+    def __init__(self, off: Off = frozenset()):
+        unknown = set(off) - set(R.FAMILIES)
+        if unknown:
+            raise InputError(f"unknown rule families {sorted(unknown)}; QA_RULES_OFF takes: {', '.join(R.FAMILIES)}")
+        self.off = frozenset(off)
+
     def read(self, retrieval: Retrieval, *, max_words: int) -> Reading:
-        cands = candidates(retrieval)
+        off = self.off
+        cands = candidates(retrieval, off=off)
         if not cands:
             return Reading((), 0.0)
-        chosen = choose(cands, retrieval, max_words)
-        return Reading(tuple(chosen), confidence(retrieval, cands, chosen), follow_ups(chosen, retrieval, max_words))
+        chosen = choose(cands, retrieval, max_words, off=off)
+        conf = confidence(retrieval, cands, chosen, off=off)
+        return Reading(tuple(chosen), conf, follow_ups(chosen, retrieval, max_words, off=off))
 
     def extend(self, reading: Reading, retrieval: Retrieval, found: Sequence[Retrieval], *, max_words: int) -> Reading:
-        spans = second_hop(list(reading.spans), reading.follow_ups, found, retrieval, max_words)
-        return replace(reading, spans=tuple(spans), follow_ups=())
+        spans = list(reading.spans)
+        if found:
+            spans = second_hop(spans, reading.follow_ups, found, retrieval, max_words, off=self.off)
+        conf = reading.confidence
+        if spans and "coverage" not in self.off and uncovered(retrieval, spans):
+            conf -= R.COVERAGE_PENALTY  # the evidence, second search included, misses what the question names
+        return Reading(tuple(spans), conf)
 
 
-READERS: dict[str, Callable[[], Reader]] = {"heuristic": HeuristicReader}
+READERS: dict[str, Callable[[Off], Reader]] = {"heuristic": HeuristicReader}
 
 
-def reader_for(name: str = "heuristic") -> Reader:
-    """The reader registered under `name`."""
+def reader_for(name: str = "heuristic", *, off: Off = frozenset()) -> Reader:
+    """The reader registered under `name`, with these rule families switched off."""
     if name not in READERS:
         raise InputError(f"unknown reader {name!r}; use one of: {', '.join(READERS)}")
-    return READERS[name]()
+    return READERS[name](off)

@@ -76,6 +76,8 @@ def retrieve(
     heads = {r: frozenset(analyse(by_row[r].section)) for r in cand}
     vocabulary = set(query.terms).union(*heads.values(), *(t for ts in sentence_terms.values() for t in ts))
     idf = index.idf(sorted(vocabulary))
+    never = float(np.log(1 + (index.n_chunks + 0.5) / 0.5))  # the idf of a term no chunk uses
+    unseen = frozenset(t for t in query.terms if idf[t] >= never - 1e-9)
     kw_max = max(kw_score.values(), default=0.0) or 1.0
 
     candidates: list[Candidate] = []
@@ -113,4 +115,4 @@ def retrieve(
         "reranked": tuple(p.chunk.id for p in passages[:10]),
     }
     evidence_by_id = {c.chunk.id: c.evidence for c in candidates}
-    return Retrieval(query, tuple(passages), evidence_by_id, idf, stages, timings, qvec)
+    return Retrieval(query, tuple(passages), evidence_by_id, idf, stages, timings, qvec, unseen)

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         80, ge=5, description="Most words in an extractive answer (up to three sentences; most are far shorter)."
     )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are truncated, with a note.")
+    rules_off: str = Field(
+        "",
+        description="Answer rule families to switch off, comma-separated (for ablation, see qa eval --ablate): "
+        "cues, units, restatement, further, context, second-search, type-penalty, coverage.",
+    )
 
     # --- optional generator (LLM) -------------------------------------------------------------
     generator: str = Field(
@@ -122,7 +127,8 @@ class Settings(BaseSettings):
 
     @property
     def answer(self) -> AnswerSettings:
-        return AnswerSettings(self.abstain_threshold, self.max_answer_words, self.max_question_chars, self.top_k)
+        off = frozenset(f.strip() for f in self.rules_off.split(",") if f.strip())
+        return AnswerSettings(self.abstain_threshold, self.max_answer_words, self.max_question_chars, self.top_k, off)
 
     @property
     def llm(self) -> LLMSettings:
@@ -200,6 +206,7 @@ class AnswerSettings:
     max_answer_words: int
     max_question_chars: int
     top_k: int  # passages shown with an answer
+    rules_off: frozenset[str]  # rule families switched off (ablation)
 
 
 @dataclass(frozen=True, slots=True)

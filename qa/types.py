@@ -135,6 +135,7 @@ class Retrieval:
     stages: Mapping[str, tuple[str, ...]]  # chunk ids per stage, best first (top 10)
     timings: Mapping[str, float] = field(default_factory=dict)  # ms
     vector: np.ndarray | None = None  # the encoded question
+    unseen: frozenset[str] = frozenset()  # the question's terms that no chunk of the corpus uses
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ def chunk(text: str, *, source: str = "a.md", section: str = "Lighthouse", start
 def retrieval(question: str, passages: list[tuple[Chunk, list[float], float]]) -> Retrieval:
     """A Retrieval of these chunks: (chunk, each sentence's cosine, passage score); word shares are measured."""
     query = parse(question)
-    vocabulary = set(query.terms) | {t for c, _, _ in passages for s in c.sentence_texts() for t in terms(s)}
-    idf = dict.fromkeys(vocabulary, 1.0)
+    corpus = {t for c, _, _ in passages for t in terms(c.indexed_text)}  # these passages stand for the corpus
+    idf = dict.fromkeys(set(query.terms) | corpus, 1.0)
     evidence, out = {}, []
     for c, cosines, score in passages:
         sent_terms = tuple(frozenset(terms(s)) for s in c.sentence_texts())
@@ -39,7 +39,8 @@ def retrieval(question: str, passages: list[tuple[Chunk, list[float], float]]) -
         vectors = np.eye(len(sent_terms), 8, dtype=np.float32)
         evidence[c.id] = SentenceEvidence(np.array(cosines, dtype=np.float32), overlap, sent_terms, vectors)
         out.append(Passage(c, score, "both"))
-    return Retrieval(query, tuple(out), evidence, idf, {}, {}, np.ones(8, dtype=np.float32) / np.sqrt(8))
+    unseen = frozenset(t for t in query.terms if t not in corpus)
+    return Retrieval(query, tuple(out), evidence, idf, {}, {}, np.ones(8, dtype=np.float32) / np.sqrt(8), unseen)
 
 
 # --- the shared English -------------------------------------------------------------------------
@@ -198,3 +199,46 @@ def test_quotes_are_checked_against_the_document_and_adjacent_ones_merge():
     assert compose(r, reading, {"a.md": doc}, threshold=0.95, top_k=5).text == ABSTAIN_TEXT
     changed = Document("a.md", "Lighthouse", doc.text.replace("Tomas", "Tomás"), "md")
     assert compose(r, reading, {"a.md": changed}, threshold=0.4, top_k=5).abstained  # a quote that no longer matches
+
+
+# --- family 11: coverage -------------------------------------------------------------------------
+
+
+def test_a_year_the_evidence_never_mentions_or_a_name_the_corpus_never_uses_is_uncovered():
+    from qa.read import uncovered
+
+    c = chunk("The conference drew 4,000 attendees in Austin.", section="KubeCon 2017 > Size")
+    r = retrieval("How many attendees did KubeCon 2019 draw?", [(c, [0.8], 1.0)])
+    spans = candidates(r)[:1]
+    assert uncovered(r, spans) == ["2019"]
+    r = retrieval("How many attendees did KubeCon 2017 draw in Austin?", [(c, [0.8], 1.0)])
+    assert uncovered(r, candidates(r)[:1]) == []  # the year is in the heading path, the place in the text
+    r = retrieval("How many attendees did the Seattle edition draw?", [(c, [0.8], 1.0)])
+    assert uncovered(r, candidates(r)[:1]) == ["Seattle"]  # no passage of this corpus names Seattle
+    other = chunk("Seattle hosted the next edition.", source="b.md")
+    r = retrieval("How many attendees did the Seattle edition draw?", [(c, [0.8], 1.0), (other, [0.2], 0.5)])
+    assert uncovered(r, candidates(r)[:1]) == []  # the corpus names it: a bridge to another passage, not a miss
+    r = retrieval("How many attendees came, 4000?", [(c, [0.8], 1.0)])
+    assert uncovered(r, candidates(r)[:1]) == []  # "4,000" and "4000" are one number
+
+
+def test_uncovered_evidence_loses_the_coverage_penalty_and_ablation_switches_it_off():
+    c = chunk("The conference drew 4,000 attendees in Austin.", section="KubeCon 2017 > Size")
+    r = retrieval("How many attendees did KubeCon 2019 draw?", [(c, [0.8], 1.0)])
+    on, off = HeuristicReader(), HeuristicReader(frozenset({"coverage"}))
+    final = [reader.extend(reader.read(r, max_words=80), r, [], max_words=80).confidence for reader in (on, off)]
+    assert final[0] == pytest.approx(final[1] - R.COVERAGE_PENALTY)
+
+
+# --- calibration ---------------------------------------------------------------------------------
+
+
+def test_the_calibrated_threshold_sits_above_the_probes_and_below_the_derived_questions():
+    from qa.calibrate import CEILING, FLOOR, PROBE_MARGIN, choose_threshold, quantile
+
+    probes = [0.1, 0.15, 0.2, 0.22, 0.25, 0.3, 0.31, 0.32, 0.33, 0.4]
+    derived = [0.45, 0.6, 0.62, 0.7, 0.75, 0.8, 0.81, 0.85, 0.9, 0.92]
+    assert choose_threshold(probes, derived) == pytest.approx(0.4 + PROBE_MARGIN)  # just above every probe
+    on_topic = [*probes[:-1], 0.7]  # one probe happens to be about this corpus
+    assert choose_threshold(on_topic, derived) == pytest.approx(quantile(derived, 0.1))  # its questions stay answered
+    assert choose_threshold([0.9] * 10, [0.95] * 10) == CEILING and choose_threshold([0.0] * 10, []) == FLOOR

@@ -33,6 +33,7 @@ class Reader(Protocol):
     n_documents: int
     n_chunks: int
     build_report: BuildReport | None
+    calibration: Mapping[str, Any] | None  # what confidence means on this corpus (qa/calibrate.py), once measured
 
     def dense_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cosines) of the k chunks nearest to a unit vector, best first."""
@@ -68,6 +69,10 @@ class Reader(Protocol):
 
     def file_states(self) -> dict[str, FileState]:
         """source -> what the file was when indexed, so a writer can tell what changed."""
+        ...
+
+    def save_calibration(self, record: Mapping[str, Any]) -> None:
+        """Keep a calibration with this generation (it describes this generation only)."""
         ...
 
     def close(self) -> None: ...

@@ -12,9 +12,10 @@ killing it at any moment leaves the previous index untouched and usable.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT, source TEXT, title TEXT, 
 CREATE INDEX chunks_source ON chunks(source);
 CREATE INDEX chunks_id ON chunks(id);
 """
+CALIBRATION = "calibration.json"  # written beside the manifest once the generation is live
 CHUNK_COLUMNS = 'row, id, source, title, section, start, "end", text, sentences, sent_row'  # SELECT order of a Chunk
 
 
@@ -48,6 +50,7 @@ class Index:
         self.root, self.dir, self.manifest = root, gen, manifest
         self.folder: str | None = manifest.get("folder")
         self.build_report: BuildReport | None = None
+        self.calibration: dict[str, Any] | None = _read_json(gen / CALIBRATION)
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True, check_same_thread=False)
@@ -179,9 +182,23 @@ class Index:
         """A chunk's stored vector and its sentences' (float16, as on disk)."""
         return self._chunk_vecs[row], self._sent_vecs[sent_row : sent_row + n_sentences]
 
+    def save_calibration(self, record: Mapping[str, Any]) -> None:
+        tmp = self.dir / f"{CALIBRATION}.tmp"
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, self.dir / CALIBRATION)
+        self.calibration = dict(record)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # not measured yet, or unreadable: measured again on the next build
+    return data if isinstance(data, dict) else None
 
 
 def _marks(items: Sequence[Any]) -> str:

@@ -146,6 +146,7 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
 
     lib = library or Library(settings)
     first = lib.index
+    shown = round(threshold_for(settings, first), 2)  # the slider starts at the threshold calibrated for the corpus
     gens = ["extractive"] + ([settings.generator] if settings.generator != "extractive" else [])
 
     def fail(e: Exception) -> gr.Error:
@@ -156,8 +157,9 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
 
     def per_session(top_k: float, threshold: float, generator: str) -> Settings:
         gen = generator if generator in gens else "extractive"
+        chosen = None if round(float(threshold), 2) == shown else float(threshold)  # untouched: the index's own
         return settings.model_copy(
-            update={"top_k": max(1, min(50, int(top_k))), "abstain_threshold": float(threshold), "generator": gen}
+            update={"top_k": max(1, min(50, int(top_k))), "abstain_threshold": chosen, "generator": gen}
         )
 
     def respond(
@@ -299,9 +301,7 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
                     clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
                 with gr.Accordion("Settings (this session)", open=False):
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages retrieved (top_k)")
-                    threshold = gr.Slider(
-                        0, 1, value=threshold_for(settings), step=0.01, label="Abstain below confidence"
-                    )
+                    threshold = gr.Slider(0, 1, value=shown, step=0.01, label="Abstain below confidence")
                     show = gr.Checkbox(False, label="Show retrieval scores")
                     generator = gr.Dropdown(
                         gens, value=settings.generator, label="Answer generator", visible=len(gens) > 1
