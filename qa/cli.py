@@ -152,7 +152,7 @@ def index(
             typer.echo(
                 f"indexed {r.documents} documents, {r.chunks} chunks in {r.seconds:.1f} s -> {r.index_dir}\n"
                 f"  {len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} deleted, {r.unchanged} unchanged; "
-                f"embedded {r.chunks_embedded} chunks ({rate:.0f}/s) with {r.sentences_pooled} sentences pooled from "
+                f"embedded {r.chunks_embedded} chunks ({rate:.1f}/s) with {r.sentences_pooled} sentences pooled from "
                 f"them and {r.sentences_embedded} embedded on their own{resumed}"
             )
         if watch:
