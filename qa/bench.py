@@ -61,16 +61,19 @@ def _questions(settings: Settings, n: int) -> list[str]:
 # --- indexing --------------------------------------------------------------------------------
 
 
-def bench_indexing(folder: Path, settings: Settings, work: Path) -> dict[str, Any]:
-    """Whole-pipeline throughput next to raw encode throughput of the same texts, plus re-index costs.
+def bench_indexing(folder: Path, settings: Settings, work: Path, *, rounds: int = 2) -> dict[str, Any]:
+    """Build time and throughput for each way of embedding (QA_EMBED_PASSES): both (every chunk, then every
+    sentence again: the way before), chunks (one pass per chunk, sentences pooled from it) and sentences (one pass
+    per sentence and piece between them, chunk vectors merged), next to the raw model's speed on the same text.
 
-    The raw encode runs before and after the build and the two are averaged, so a machine that speeds up or
-    slows down during the run does not tilt the ratio.
+    The ways alternate (both, chunks, sentences, both ...), each build into a fresh folder right after a raw-model
+    run of its own texts, so a machine that speeds up or slows down tilts no side. Word pieces are counted with the
+    model's tokenizer; the model is loaded once, outside every timing. `after` is the way `settings` chooses.
     """
     from qa.chunk import chunk_document
     from qa.embed import load_embedder
     from qa.load import load_folder
-    from qa.pipeline import build_index
+    from qa.pipeline import build_index, pieces
 
     copy = work / "docs"
     shutil.copytree(folder, copy)
@@ -86,50 +89,69 @@ def bench_indexing(folder: Path, settings: Settings, work: Path) -> dict[str, An
     ]
     texts = list(dict.fromkeys(c.indexed_text for c in chunks))
     sents = list(dict.fromkeys(s for c in chunks for s in c.sentence_texts()))
+    parts = list(dict.fromkeys(p for c in chunks for p in pieces(c)[1]))
+    model_texts = {"both": [texts, sents], "chunks": [texts], "sentences": [parts]}
+    wp = {k: sum(sum(emb.count_tokens(b)) for b in v) for k, v in model_texts.items()}
+    opts = {"threads": settings.index_threads, "batch_size": settings.embed_batch_size}
+    ways = {k: settings.model_copy(update={"embed_passes": k}) for k in model_texts}
+    raw: dict[str, list[float]] = {k: [] for k in ways}
+    built: dict[str, list[float]] = {k: [] for k in ways}
+    reports = {}
+    for r in range(rounds):
+        for way, st in ways.items():
+            t = time.perf_counter()
+            for batch in model_texts[way]:
+                emb.encode(batch, **opts)
+            raw[way].append(time.perf_counter() - t)
+            t0 = time.perf_counter()
+            index = build_index(copy, index_dir=work / f"index-{way}-{r}", settings=st)
+            built[way].append(time.perf_counter() - t0)
+            reports[way] = index.build_report
+    after = settings.embed_passes
+    out: dict[str, Any] = {
+        "documents": reports[after].documents,
+        "chunks": reports[after].chunks,
+        "sentences": len(sents),
+        "mb": round(mb, 3),
+        "word_pieces_through_model": wp,
+        "rounds": rounds,
+        "after": after,
+    }
+    for way in ways:
+        b, rw = statistics.median(built[way]), statistics.median(raw[way])
+        out[way] = {
+            "index_s": round(b, 2),
+            "index_s_each": [round(x, 2) for x in built[way]],
+            "s_per_mb": round(b / mb, 2),
+            "word_pieces_per_s_pipeline": round(wp[way] / b, 1),
+            "word_pieces_per_s_raw_model": round(wp[way] / rw, 1),
+            "pipeline_vs_raw": round(rw / b, 3),
+            "vs_both": round(b / statistics.median(built["both"]), 3),
+            "stages_s": {k: round(v, 3) for k, v in reports[way].timings.items()},
+        }
+    out["before"] = out["both"]
 
-    def raw() -> float:
-        t = time.perf_counter()
-        emb.encode(texts, threads=settings.index_threads, batch_size=settings.embed_batch_size)
-        emb.encode(sents, threads=settings.index_threads, batch_size=settings.embed_batch_size)
-        return time.perf_counter() - t
-
-    raw_before = raw()
-    t0 = time.perf_counter()
-    index = build_index(copy, index_dir=work / "index", settings=settings)
-    full_s = time.perf_counter() - t0
-    raw_s = (raw_before + raw()) / 2
-    r = index.build_report
-    assert r is not None
-
+    index_dir = work / "index"
+    shutil.copytree(work / f"index-{after}-{rounds - 1}", index_dir)
     t2 = time.perf_counter()
-    again = build_index(copy, index_dir=work / "index", settings=settings).build_report
+    again = build_index(copy, index_dir=index_dir, settings=settings).build_report
     unchanged_s = time.perf_counter() - t2
     victim = sorted(p for p in copy.rglob("*") if p.suffix in (".md", ".txt"))[0]
     victim.write_text(victim.read_text() + "\n\nOne more sentence, added to measure an incremental update.\n")
     t3 = time.perf_counter()
-    one = build_index(copy, index_dir=work / "index", settings=settings).build_report
+    one = build_index(copy, index_dir=index_dir, settings=settings).build_report
     one_s = time.perf_counter() - t3
-    n_texts = len(texts) + len(sents)
-    return {
-        "documents": r.documents,
-        "chunks": r.chunks,
-        "sentences": len(sents),
-        "mb": round(mb, 3),
-        "index_s": round(full_s, 2),
-        "embed_s": round(r.timings.get("embed_s", 0.0), 2),
-        "chunks_per_s": round(r.chunks / full_s, 1),
-        "mb_per_s": round(mb / full_s, 4),
-        "texts_per_s_pipeline": round(n_texts / full_s, 1),
-        "texts_per_s_raw_model": round(n_texts / raw_s, 1),
-        "pipeline_vs_raw": round(raw_s / full_s, 3),
-        "stages_s": {k: round(v, 3) for k, v in r.timings.items()},
-        "reindex_unchanged_s": round(unchanged_s, 3),
-        "reindex_unchanged_embedded": again.chunks_embedded + again.sentences_embedded,
-        "reindex_one_file_s": round(one_s, 3),
-        "reindex_one_file_embedded": {"chunks": one.chunks_embedded, "sentences": one.sentences_embedded},
-        "reindex_one_file_stages_s": {k: round(v, 3) for k, v in one.timings.items()},
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-    }
+    out.update(
+        {
+            "reindex_unchanged_s": round(unchanged_s, 3),
+            "reindex_unchanged_embedded": again.chunks_embedded + again.sentences_embedded,
+            "reindex_one_file_s": round(one_s, 3),
+            "reindex_one_file_embedded": {"chunks": one.chunks_embedded, "sentences": one.sentences_embedded},
+            "reindex_one_file_stages_s": {k: round(v, 3) for k, v in one.timings.items()},
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+    )
+    return out
 
 
 # --- queries ---------------------------------------------------------------------------------
@@ -344,7 +366,7 @@ def main(
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         console.print(f"[bold]indexing[/] {folder} ...")
-        result["indexing"] = bench_indexing(folder, settings, work)
+        result["indexing"] = bench_indexing(folder, settings, work, rounds=1 if quick else 2)
         console.print("[bold]queries[/] ...")
         result["query"] = bench_queries(work / "index", settings, n_queries)
         console.print("[bold]cold start[/] ...")
@@ -385,24 +407,33 @@ def _print(console: Any, r: dict[str, Any]) -> None:
     from rich.table import Table
 
     ix = r["indexing"]
-    t = Table(title=f"indexing {r['docs']} ({ix['documents']} documents, {ix['chunks']} chunks, {ix['mb']} MB)")
-    for c in ("figure", "value"):
-        t.add_column(c)
+    ways = ("both", "chunks", "sentences")
+    t = Table(
+        title=f"indexing {r['docs']} ({ix['documents']} documents, {ix['chunks']} chunks, {ix['mb']} MB); "
+        f"median of {ix['rounds']} alternating builds; QA_EMBED_PASSES={ix['after']} is in force"
+    )
+    t.add_column("figure")
+    for w in ways:
+        t.add_column(w + (" (before)" if w == "both" else ""), justify="right")
+    t.add_row("word pieces through the model", *(f"{ix['word_pieces_through_model'][w]:,}" for w in ways))
     for k in (
         "index_s",
-        "chunks_per_s",
-        "mb_per_s",
-        "texts_per_s_pipeline",
-        "texts_per_s_raw_model",
+        "vs_both",
+        "s_per_mb",
+        "word_pieces_per_s_pipeline",
+        "word_pieces_per_s_raw_model",
         "pipeline_vs_raw",
+    ):
+        t.add_row(k, *(str(ix[w][k]) for w in ways))
+    console.print(t)
+    for k in (
         "reindex_unchanged_s",
         "reindex_unchanged_embedded",
         "reindex_one_file_s",
         "reindex_one_file_embedded",
         "peak_rss_mb",
     ):
-        t.add_row(k, str(ix[k]))
-    console.print(t)
+        console.print(f"{k}: {ix[k]}")
     q = r["query"]
     t = Table(title=f"warm query latency over {q['questions']} questions (ms)")
     for c in ("stage", "p50", "p95"):

@@ -93,13 +93,29 @@ def index(
         bool,
         typer.Option("--watch", help="Then keep watching the folder and re-index after files change (Ctrl-C stops)."),
     ] = False,
+    passes: Annotated[
+        str | None,
+        typer.Option(
+            "--embed-passes",
+            help="What goes through the model: chunks (one pass each; sentences pooled from it), sentences (one "
+            "pass each; chunk vectors merged from them) or both (the way before, about 2x the work) (QA_EMBED_PASSES).",
+        ),
+    ] = None,
 ) -> None:
-    """Index a folder: only added or changed files are embedded; deleted files are dropped."""
+    """Index a folder: only added or changed files are embedded; deleted files are dropped; a stopped build
+    resumes where it stopped."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     _setup_logging()
-    settings = _settings(model=model, index_type=index_type)
+    settings = _settings(model=model, index_type=index_type, embed_passes=passes)
     console = Console(stderr=True)
     with _errors():
         from qa.pipeline import build_index
@@ -108,6 +124,8 @@ def index(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
             TimeRemainingColumn(),
             console=console,
             disable=quiet or not console.is_terminal,
@@ -117,9 +135,9 @@ def index(
 
             def progress(stage: str, advance: int, total: int) -> None:
                 if stage not in tasks:
-                    label = {"read": "reading files", "embed": "embedding"}.get(stage, stage)
+                    label = {"read": "files read", "embed": "chunks embedded"}.get(stage, stage)
                     tasks[stage] = bar.add_task(label, total=total)
-                bar.update(tasks[stage], advance=advance)
+                bar.update(tasks[stage], advance=advance, total=total)  # the chunk total is a forecast: it moves
 
             idx = build_index(path, index_dir=index_dir, settings=settings, rebuild=rebuild, progress=progress)
         r = idx.build_report
@@ -129,15 +147,13 @@ def index(
                 f"index up to date: {r.documents} documents, {r.chunks} chunks, nothing embedded ({r.seconds:.2f} s) -> {r.index_dir}"
             )
         else:
-            rate = (
-                (r.chunks_embedded + r.sentences_embedded) / r.timings.get("embed_s", 1e-9)
-                if r.chunks_embedded
-                else 0.0
-            )
+            rate = r.chunks_embedded / r.timings["embed_s"] if r.timings.get("embed_s") else 0.0
+            resumed = f"; {r.chunks_from_cache} chunks already in the vector cache" if r.chunks_from_cache else ""
             typer.echo(
                 f"indexed {r.documents} documents, {r.chunks} chunks in {r.seconds:.1f} s -> {r.index_dir}\n"
                 f"  {len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} deleted, {r.unchanged} unchanged; "
-                f"embedded {r.chunks_embedded} chunks + {r.sentences_embedded} sentences ({rate:.0f} texts/s)"
+                f"embedded {r.chunks_embedded} chunks ({rate:.1f}/s) with {r.sentences_pooled} sentences pooled from "
+                f"them and {r.sentences_embedded} embedded on their own{resumed}"
             )
         if watch:
             from qa.watch import Watcher

@@ -8,6 +8,7 @@ so nothing is downloaded.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -18,12 +19,13 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import ModelError
-from qa.text import unbreak
+from qa.text import BROKEN_WORD, unbreak
 
 log = logging.getLogger("qa")
 
 BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 Progress = Callable[[int], None]  # called with the number of texts just finished
+Spans = Sequence[tuple[int, int]]  # (start, end) character offsets into one text
 
 _torch_lock = threading.Lock()  # torch's thread count is process-wide: one encode at a time sets it
 
@@ -125,6 +127,143 @@ class Embedder:
             finally:
                 torch.set_num_threads(previous)
         return out
+
+    def encode_means(
+        self, texts: Sequence[str], *, threads: int = 0, batch_size: int = 32, progress: Progress | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each text's mean token embedding before normalising (its vector is that, normalised) and its token count,
+        so the texts' vectors can be merged into one over all their tokens."""
+        import torch
+
+        means = np.zeros((len(texts), self.dim), dtype=np.float32)
+        counts = np.zeros(len(texts), dtype=np.int64)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        step = max(batch_size * 8, 256)
+        with _torch_lock:
+            previous = torch.get_num_threads()
+            if threads:
+                torch.set_num_threads(threads)
+            try:
+                for i in range(0, len(texts), step):
+                    idx = order[i : i + step]
+                    feats = self.model.encode(
+                        [unbreak(texts[j]) for j in idx],
+                        batch_size=batch_size,
+                        output_value=None,
+                        convert_to_numpy=False,
+                        show_progress_bar=False,
+                    )
+                    for k, j in enumerate(idx):
+                        mask = feats[k]["attention_mask"].bool()
+                        tokens = feats[k]["token_embeddings"][mask].float()
+                        means[j], counts[j] = tokens.mean(0).numpy(), len(tokens)
+                    if progress:
+                        progress(len(idx))
+            finally:
+                torch.set_num_threads(previous)
+        return means, counts
+
+    def encode_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        *,
+        context: int = 0,
+        threads: int = 0,
+        batch_size: int = 32,
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray], int]:
+        """Each text's vector and, from the same forward pass, a vector per span: the mean of the token embeddings
+        that fall inside it (plus `context` tokens on each side), normalised ("late chunking"). One pass instead of
+        a second one per sentence: on docs/ the sentences are 23,913 word pieces next to the chunks' 25,974.
+
+        Returns (text vectors, span vectors per text, spans encoded on their own): a span the model never read
+        (cut off past max_seq_length) is encoded by itself, as before.
+        """
+        import torch
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_out = [np.zeros((len(s), self.dim), dtype=np.float32) for s in spans]
+        if not texts:
+            return out, span_out, 0
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        step = max(batch_size * 8, 256)
+        alone: list[tuple[int, int, str]] = []  # (text, span, unbroken span text) the pass did not cover
+        with _torch_lock:
+            previous = torch.get_num_threads()
+            if threads:
+                torch.set_num_threads(threads)
+            try:
+                for i in range(0, len(texts), step):
+                    idx = order[i : i + step]
+                    read = [_unbreak_spans(texts[j], spans[j]) for j in idx]
+                    batch = [r[0] for r in read]
+                    feats = self.model.encode(
+                        batch, batch_size=batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
+                    )
+                    offsets = self.tokenizer(
+                        batch, truncation=True, max_length=self.max_tokens, return_offsets_mapping=True, verbose=False
+                    )
+                    for k, j in enumerate(idx):
+                        f = feats[k]
+                        mask = f["attention_mask"].bool()
+                        ids = f["input_ids"][mask].tolist()
+                        out[j] = f["sentence_embedding"].float().numpy()
+                        text, moved = read[k]
+                        if ids != offsets["input_ids"][k]:  # not the tokens the model read: no offsets to trust
+                            alone += [(j, n, text[s:e]) for n, (s, e) in enumerate(moved)]
+                            continue
+                        tokens = f["token_embeddings"][mask].float().numpy()
+                        for n, v in enumerate(_pool(tokens, np.asarray(offsets["offset_mapping"][k]), moved, context)):
+                            if v is None:
+                                alone.append((j, n, text[moved[n][0] : moved[n][1]]))
+                            else:
+                                span_out[j][n] = v
+                    if progress:
+                        progress(len(idx))
+            finally:
+                torch.set_num_threads(previous)
+        if alone:
+            vecs = self.encode([t for _, _, t in alone], threads=threads, batch_size=batch_size)
+            for (j, n, _), v in zip(alone, vecs, strict=True):
+                span_out[j][n] = v
+        return out, span_out, len(alone)
+
+
+def _unbreak_spans(text: str, spans: Spans) -> tuple[str, list[tuple[int, int]]]:
+    """The text as the model reads it (broken words joined, as `encode` does) and the spans moved to match."""
+    cuts = [(m.start(), m.end()) for m in BROKEN_WORD.finditer(text)]
+    if not cuts:
+        return text, [(int(s), int(e)) for s, e in spans]
+    ends = [e for _, e in cuts]
+    removed = np.cumsum([0] + [e - s for s, e in cuts])
+
+    def move(p: int) -> int:
+        k = bisect.bisect_right(ends, p)  # cuts wholly before p
+        inside = cuts[k][0] < p if k < len(cuts) else False
+        return p - int(removed[k]) - ((p - cuts[k][0]) if inside else 0)
+
+    return BROKEN_WORD.sub("", text), [(move(s), move(e)) for s, e in spans]
+
+
+def _pool(tokens: np.ndarray, offsets: np.ndarray, spans: Spans, context: int) -> list[np.ndarray | None]:
+    """Per span, the normalised mean of the token embeddings whose characters overlap it, widened by `context`
+    tokens each side (special tokens excluded); None when no token falls inside (truncated away)."""
+    real = np.nonzero(offsets[:, 1] > offsets[:, 0])[0]
+    if not len(real):
+        return [None] * len(spans)
+    first, last = int(real[0]), int(real[-1])
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    out: list[np.ndarray | None] = []
+    for s, e in spans:
+        inside = real[(starts[real] < e) & (ends[real] > s)]
+        if not len(inside):
+            out.append(None)
+            continue
+        lo, hi = max(first, int(inside[0]) - context), min(last, int(inside[-1]) + context)
+        v = tokens[lo : hi + 1].mean(0)
+        out.append((v / (np.linalg.norm(v) or 1.0)).astype(np.float32))
+    return out
 
 
 class OnnxQueryEncoder:

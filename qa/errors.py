@@ -31,3 +31,7 @@ class ModelError(QAError):
 
 class GeneratorError(QAError):
     """An optional LLM generator that failed (unreachable, timed out, bad output)."""
+
+
+class DiskFullError(QAError):
+    """The disk holding the index filled up during a build; what was computed so far is kept."""

@@ -18,7 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # bump when documents or chunks change (boundaries, titles, what is quoted or embedded): old indexes rebuild
-CHUNKER_VERSION = 10
+CHUNKER_VERSION = 11  # 11: what is embedded is chosen (shape["vectors"])
 
 
 class Settings(BaseSettings):
@@ -45,7 +45,27 @@ class Settings(BaseSettings):
         200, ge=32, le=512, description="Chunk size limit in the model's word pieces (MiniLM reads at most 256)."
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per model call when indexing.")
+    embed_passes: Literal["both", "chunks", "sentences"] = Field(
+        "both",
+        description="What goes through the model: both (every chunk, then every sentence on its own), or about half "
+        "the work: chunks (one pass per chunk; each sentence's vector pooled from its chunk's tokens) or sentences "
+        "(one pass per sentence, heading and code block; a chunk's vector is the mean of its pieces' tokens). "
+        "The halves cost a few answers (README, Speed).",
+    )
+    sentence_context: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="With QA_EMBED_PASSES=chunks: word pieces on each side of a sentence that its "
+        "pooled vector also averages.",
+    )
     index_threads: int = Field(0, ge=0, description="Torch threads while indexing; 0 = all cores.")
+    index_workers: int = Field(
+        -1,
+        ge=-1,
+        description="Processes that read and chunk files while the model embeds: -1 = one per spare core (at least "
+        "one) for jobs over 2 MB or 200 files; 0 = read in the indexing process.",
+    )
     query_threads: int = Field(1, ge=1, description="Torch threads for one query (1 avoids 0.5 s stalls on 2 cores).")
     query_backend: Literal["auto", "torch", "onnx"] = Field(
         "auto", description="Question encoder: onnx (int8 copy of MiniLM, no torch: fast start), torch, or auto."
@@ -115,7 +135,7 @@ class Settings(BaseSettings):
     def index(self) -> IndexSettings:
         return IndexSettings(
             self.model, self.offline, self.max_chunk_tokens, self.embed_batch_size, self.index_threads,
-            self.index_type, self.max_file_mb,
+            self.index_type, self.max_file_mb, self.embed_passes, self.sentence_context, self.index_workers,
         )  # fmt: skip
 
     @property
@@ -174,10 +194,28 @@ class IndexSettings:
     index_threads: int
     index_type: str
     max_file_mb: float
+    embed_passes: str = "both"
+    sentence_context: int = 0
+    index_workers: int = -1
+
+    @property
+    def sentence_kind(self) -> str:
+        """What a sentence vector is, as the vector cache names it: its own pass, or pooled from its chunk's."""
+        return f"sentence-pooled-{self.sentence_context}" if self.embed_passes == "chunks" else "sentence"
+
+    @property
+    def chunk_kind(self) -> str:
+        """What a chunk vector is: its own pass, or the mean of its pieces' passes."""
+        return "chunk-mean-of-pieces" if self.embed_passes == "sentences" else "chunk"
 
     def shape(self) -> dict[str, object]:
         """The settings an index is built from; any change means re-embedding."""
-        return {"model": self.model, "max_chunk_tokens": self.max_chunk_tokens, "chunker": CHUNKER_VERSION}
+        return {
+            "model": self.model,
+            "max_chunk_tokens": self.max_chunk_tokens,
+            "chunker": CHUNKER_VERSION,
+            "vectors": f"{self.chunk_kind}+{self.sentence_kind}",
+        }
 
     def shape_hash(self) -> str:
         return hashlib.sha1(json.dumps(self.shape(), sort_keys=True).encode()).hexdigest()[:12]

@@ -84,13 +84,13 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 # A word broken across lines: groff's hyphenation mark (U+2010) or a soft hyphen goes, so "GNU‐\n   makefile"
 # reads "GNUmakefile"; a real hyphen at a line end ("up-to-\n date") stays, without the break.
-_BROKEN_WORD = re.compile(r"(?<=\w)[\u2010\u00ad][ \t]*\n\s*(?=\w)|(?<=\w)\u00ad(?=\w)|(?<=\w-)[ \t]*\n\s*(?=[a-z])")
+BROKEN_WORD = re.compile(r"(?<=\w)[\u2010\u00ad][ \t]*\n\s*(?=\w)|(?<=\w)\u00ad(?=\w)|(?<=\w-)[ \t]*\n\s*(?=[a-z])")
 
 
 def unbreak(text: str) -> str:
     """Join words that hard-wrapped text (man pages, PDFs) breaks across lines, for search and display; quotes and
     offsets keep the text as it is."""
-    return _BROKEN_WORD.sub("", text)
+    return BROKEN_WORD.sub("", text)
 
 
 def words(text: str) -> list[str]:

@@ -194,8 +194,10 @@ class BuildReport:
     unchanged: int = 0
     documents: int = 0
     chunks: int = 0
-    chunks_embedded: int = 0
-    sentences_embedded: int = 0
+    chunks_embedded: int = 0  # chunks through the model in this build
+    sentences_embedded: int = 0  # sentences through the model on their own (QA_SENTENCE_VECTORS=separate)
+    sentences_pooled: int = 0  # sentence vectors taken from their chunk's pass
+    chunks_from_cache: int = 0  # chunks whose vectors an interrupted build (or an earlier file) had computed
     seconds: float = 0.0
     up_to_date: bool = False
     timings: dict[str, float] = field(default_factory=dict)

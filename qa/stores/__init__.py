@@ -102,12 +102,16 @@ class Writer(Protocol):
         ...
 
     def missing_texts(self) -> tuple[list[str], list[str]]:
-        """(chunk texts, sentence texts) of the added chunks that no vector exists for yet, each once."""
+        """(chunk texts, sentence texts) of the chunks added since the last call that the store holds no vector
+        for, each once. The pipeline calls it after every `add`, so it embeds file by file while files are read;
+        the added documents themselves need not stay in memory (the local writer stages them on disk)."""
         ...
 
     def commit(self, vectors: Mapping[str, np.ndarray], *, dim: int | None, model_source: str) -> Reader:
         """Write the generation (kept + added documents, new vectors by text) and make it live at once; with
-        nothing changed, the live generation is returned as it is (report.up_to_date)."""
+        nothing changed, the live generation is returned as it is (report.up_to_date). `vectors` may live on disk
+        (the pipeline passes its vector cache): look texts up with `.get`, never list or copy it whole; `dim` is None
+        when no vector was computed in this process."""
         ...
 
     def __enter__(self) -> Writer: ...
@@ -161,7 +165,7 @@ def check_manifest(manifest: Mapping[str, Any], settings: IndexSettings, where: 
     if theirs == ours:
         return
     differ = [k for k in ours if theirs.get(k) != ours.get(k)]
-    if differ == ["chunker"]:  # qa's own chunking changed, not the user's settings
+    if differ and all(k == "chunker" or k not in theirs for k in differ):  # qa changed, not the user's settings
         raise IndexOutdatedError(
             f"index at {where} was chunked by an older qa (chunker {theirs.get('chunker')}, this qa "
             f"{ours['chunker']}); rebuild it with: {fix}"

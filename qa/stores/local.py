@@ -188,6 +188,10 @@ class Index:
         os.replace(tmp, self.dir / CALIBRATION)
         self.calibration = dict(record)
 
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk and sentence vector arrays (float16, mapped from disk, not read into memory)."""
+        return self._chunk_vecs, self._sent_vecs
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

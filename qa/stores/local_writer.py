@@ -3,6 +3,10 @@
 The writer owns change detection (size and time, then content hash), reuses the vectors of unchanged text, and
 writes a complete generation in a temporary folder before CURRENT names it: a killed build leaves the previous
 index answering, and the next build clears what it left.
+
+Memory stays bounded however large the folder: added documents and chunks are staged in a SQLite file as they
+arrive, vectors are looked up by text when the generation is written (from the Mapping commit() is given, which
+may live on disk), and vectors and BM25 postings are written row by row.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -19,16 +25,15 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import IndexCorruptError, IndexMissingError, IndexOutdatedError, InputError
+from qa.errors import DiskFullError, IndexCorruptError, IndexMissingError, IndexOutdatedError, InputError
 from qa.settings import IndexSettings
 from qa.stores import ann
-from qa.stores.local import FORMAT_VERSION, SCHEMA, Index, current_generation, open_index
+from qa.stores.local import CHUNK_COLUMNS, FORMAT_VERSION, SCHEMA, Index, current_generation, open_index
 from qa.text import terms
 from qa.types import BuildReport, Chunk, Document, FileState
 
@@ -38,11 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("qa")
 
 
-@dataclass(frozen=True, slots=True)
-class _Added:
-    doc: Document
-    state: FileState
-    chunks: tuple[Chunk, ...]
+def _h(text: str) -> bytes:
+    """A text's key in the maps of reusable vectors (16 bytes instead of the text)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 class LocalWriter:
@@ -53,11 +56,16 @@ class LocalWriter:
         self.report = BuildReport(index_dir=str(self.root))
         self.previous: Index | None = None
         self._old: dict[str, FileState] = {}
-        self._added: dict[str, _Added] = {}
+        self._added: dict[str, tuple[int, int]] = {}  # source -> (chunks, sentences) staged
         self._kept: list[str] = []  # sources carried over unchanged from the previous generation
         self._lockfile: Any = None
         self._rebuild = rebuild
-        self._reuse: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        self._stage: sqlite3.Connection | None = None  # added documents and chunks, on disk until commit
+        self._stage_dir: Path | None = None
+        self._pending: list[Chunk] = []  # added since the last missing_texts()
+        # text key -> row of the previous generation, for the changed sources' text that did not change
+        self._reuse_c: dict[bytes, int] = {}
+        self._reuse_s: dict[bytes, int] = {}
         self._t0 = time.perf_counter()
 
     # --- the lock and the previous generation -------------------------------------------------
@@ -92,6 +100,12 @@ class LocalWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._stage is not None:
+            self._stage.close()
+            self._stage = None
+        if self._stage_dir is not None:
+            shutil.rmtree(self._stage_dir, ignore_errors=True)
+            self._stage_dir = None
         if self.previous is not None:
             self.previous.close()
         if self._lockfile is not None:
@@ -133,32 +147,53 @@ class LocalWriter:
         return True
 
     def add(self, doc: Document, state: FileState, chunks: Sequence[Chunk]) -> None:
-        self._added[doc.source] = _Added(doc, state, tuple(chunks))
-        (self.report.changed if doc.source in self._old else self.report.added).append(doc.source)
+        db = self._staging()
+        if doc.source in self._added:  # the same source twice: the last one wins
+            db.execute("DELETE FROM documents WHERE source=?", (doc.source,))
+            db.execute("DELETE FROM chunks WHERE source=?", (doc.source,))
+        else:
+            (self.report.changed if doc.source in self._old else self.report.added).append(doc.source)
+        try:
+            db.execute(
+                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+                (doc.source, doc.title, doc.format, doc.text, state.digest, state.size, state.mtime_ns,
+                 json.dumps(doc.pages)),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO chunks VALUES (NULL,?,?,?,?,?,?,?,?,0)",
+                [(c.id, c.source, c.title, c.section, c.start, c.end, c.text, json.dumps(c.sentences)) for c in chunks],
+            )
+            db.commit()
+        except sqlite3.Error as e:
+            if _is_full(e):
+                raise self._disk_full(e) from e
+            raise
+        self._added[doc.source] = (len(chunks), sum(len(c.sentences) for c in chunks))
+        self._pending.extend(chunks)
+        if self.previous is not None and doc.source in self._old:
+            # the changed file's text that did not change keeps its vectors: remember where they are
+            for row in self.previous.source_rows([doc.source]):
+                r, _, _, _, section, start, _, text, sents, sent_row = row
+                self._reuse_c[_h(f"{section}\n{text}")] = r
+                for i, (a, b) in enumerate(json.loads(sents)):
+                    self._reuse_s[_h(text[a - start : b - start])] = sent_row + i
+
+    def _staging(self) -> sqlite3.Connection:
+        if self._stage is None:
+            self._stage_dir = self.root / f"tmp-stage-{uuid.uuid4().hex[:6]}"
+            self._stage_dir.mkdir()
+            self._stage = sqlite3.connect(self._stage_dir / "staged.sqlite")
+            self._stage.execute("PRAGMA journal_mode=OFF")  # scratch: a killed build re-reads its files
+            self._stage.execute("PRAGMA synchronous=OFF")
+            self._stage.executescript(SCHEMA)
+        return self._stage
 
     def missing_texts(self) -> tuple[list[str], list[str]]:
-        known_c, known_s = self._reusable_vectors()
-        new = [c for a in self._added.values() for c in a.chunks]
-        chunk_texts = list(dict.fromkeys(c.indexed_text for c in new if c.indexed_text not in known_c))
-        sent_texts = list(dict.fromkeys(s for c in new for s in c.sentence_texts() if s not in known_s))
+        """Of the chunks added since the last call: the texts the previous generation holds no vector for."""
+        new, self._pending = self._pending, []
+        chunk_texts = list(dict.fromkeys(c.indexed_text for c in new if _h(c.indexed_text) not in self._reuse_c))
+        sent_texts = list(dict.fromkeys(s for c in new for s in c.sentence_texts() if _h(s) not in self._reuse_s))
         return chunk_texts, sent_texts
-
-    def _reusable_vectors(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Vectors of the previous generation's changed sources, keyed by the text they embed, so text that did
-        not change is never embedded again."""
-        if self._reuse is None:
-            chunk_vecs: dict[str, np.ndarray] = {}
-            sent_vecs: dict[str, np.ndarray] = {}
-            if self.previous is not None and self._added:
-                for row in self.previous.source_rows(list(self._added)):
-                    r, _, _, _, section, start, _, text, sents, sent_row = row
-                    spans = json.loads(sents)
-                    cvec, svecs = self.previous.raw_vectors(r, sent_row, len(spans))
-                    chunk_vecs[f"{section}\n{text}"] = np.asarray(cvec, dtype=np.float32)
-                    for i, (s, e) in enumerate(spans):
-                        sent_vecs[text[s - start : e - start]] = np.asarray(svecs[i], dtype=np.float32)
-            self._reuse = (chunk_vecs, sent_vecs)
-        return self._reuse
 
     # --- commit -------------------------------------------------------------------------------
 
@@ -171,12 +206,9 @@ class LocalWriter:
             r.up_to_date = True
             index, self.previous = self.previous, None  # hand the open index over instead of reopening it
             return self._finish(index)
-        known_c, known_s = self._reusable_vectors()
-        chunk_vecs = {**known_c, **vectors}
-        sent_vecs = {**known_s, **vectors}
         if dim is None:
-            dim = int(self.previous.manifest["dim"]) if self.previous is not None else 0
-        self._write(chunk_vecs, sent_vecs, dim, model_source)
+            dim = int(self.previous.manifest["dim"]) if self.previous is not None else None
+        self._write(vectors, dim, model_source)
         return self._finish(open_index(self.root, self.settings))
 
     def _finish(self, index: Index) -> Index:
@@ -185,48 +217,46 @@ class LocalWriter:
         index.build_report = self.report
         return index
 
-    def _write(
-        self, chunk_vectors: Mapping[str, np.ndarray], sentence_vectors: Mapping[str, np.ndarray], dim: int, model: str
-    ) -> None:
+    def _write(self, vectors: Mapping[str, np.ndarray], dim: int | None, model: str) -> None:
         """Write the new generation (kept + new documents) in a temporary folder, then make it live atomically."""
         timings = self.report.timings
         t0 = time.perf_counter()
         gen_name = f"g-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         tmp = self.root / f"tmp-{gen_name}"
-        tmp.mkdir()
         try:
+            tmp.mkdir()
             db = sqlite3.connect(tmp / "store.sqlite")
             db.executescript(SCHEMA)
             kept = set(self._kept)
             order = sorted(kept | set(self._added))
             stats = self.previous.source_counts() if self.previous is not None else {}
-            n_chunks = sum(stats[s][0] for s in kept) + sum(len(a.chunks) for a in self._added.values())
-            n_sents = sum(stats[s][1] for s in kept) + sum(
-                len(c.sentences) for a in self._added.values() for c in a.chunks
-            )
-            cvec = np.lib.format.open_memmap(tmp / "chunk_vecs.npy", mode="w+", dtype=np.float16, shape=(n_chunks, dim))
-            svec = np.lib.format.open_memmap(tmp / "sent_vecs.npy", mode="w+", dtype=np.float16, shape=(n_sents, dim))
-            row = srow = 0
-            tokens: list[list[str]] = []
+            n_chunks = sum(stats[s][0] for s in kept) + sum(n for n, _ in self._added.values())
+            n_sents = sum(stats[s][1] for s in kept) + sum(m for _, m in self._added.values())
+            if dim is None:  # every vector came from the cache: the first one says
+                first = next(iter(self._staging().execute("SELECT section, text FROM chunks LIMIT 1")), None)
+                dim = len(self._vector(vectors, f"{first[0]}\n{first[1]}", None)) if first else 0
+            rows = _Rows(tmp, dim, n_chunks, n_sents)
             for source in order:
                 if source in self._added:
-                    row, srow = self._write_added(db, self._added[source], chunk_vectors, sentence_vectors, cvec, svec, row, srow, tokens)  # fmt: skip
+                    self._write_added(db, source, vectors, rows)
                 else:
-                    row, srow = self._copy_kept(db, source, cvec, svec, row, srow, tokens)
+                    self._copy_kept(db, source, rows)
             db.commit()
             db.close()
-            cvec.flush()
-            svec.flush()
+            rows.close()
             timings["store_s"] = time.perf_counter() - t0
 
             t1 = time.perf_counter()
             import bm25s
 
-            if not tokens or not any(tokens):
-                tokens = tokens or [[""]]
             retriever = bm25s.BM25()
-            retriever.index(tokens, show_progress=False)
+            if rows.vocab:
+                retriever.index((rows.token_ids, rows.vocab), show_progress=False)
+            else:  # no chunk has a searchable word
+                retriever.index([[""]] * max(1, n_chunks), show_progress=False)
+            rows.token_ids = []
             retriever.save(str(tmp / "bm25"))
+            del retriever
             timings["bm25_s"] = time.perf_counter() - t1
 
             t2 = time.perf_counter()
@@ -247,6 +277,11 @@ class LocalWriter:
             _fsync_tree(tmp)
             os.rename(tmp, self.root / gen_name)
             _atomic_write(self.root / "CURRENT", gen_name)
+        except (OSError, sqlite3.Error, RuntimeError) as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if _is_full(e):
+                raise self._disk_full(e) from e
+            raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -257,42 +292,49 @@ class LocalWriter:
         if old is not None and old.exists():
             shutil.rmtree(old, ignore_errors=True)
 
-    @staticmethod
-    def _write_added(db, added, chunk_vectors, sentence_vectors, cvec, svec, row, srow, tokens):  # noqa: ANN001, ANN205
-        d = added.doc
-        db.execute(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
-            (d.source, d.title, d.format, d.text, added.state.digest, added.state.size, added.state.mtime_ns,
-             json.dumps(d.pages)),
-        )  # fmt: skip
-        for c in added.chunks:
-            cvec[row] = chunk_vectors[c.indexed_text]
-            for k, s in enumerate(c.sentence_texts()):
-                svec[srow + k] = sentence_vectors[s]
-            db.execute(
-                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (row, c.id, c.source, c.title, c.section, c.start, c.end, c.text, json.dumps(c.sentences), srow),
-            )
-            tokens.append(terms(c.indexed_text))
-            row += 1
-            srow += len(c.sentences)
-        return row, srow
+    def _disk_full(self, e: BaseException) -> DiskFullError:
+        return DiskFullError(
+            f"no space left on the disk holding the index {self.root} ({str(e)[:80]}); free some space and run "
+            "qa index again: the previous index still answers, and vectors computed so far are kept"
+        )
 
-    def _copy_kept(self, db, source, cvec, svec, row, srow, tokens):  # noqa: ANN001, ANN202
+    def _vector(
+        self, vectors: Mapping[str, np.ndarray], text: str, reuse: tuple[dict, np.ndarray] | None
+    ) -> np.ndarray:
+        v = vectors.get(text)
+        if v is not None:
+            return v
+        if reuse is not None and self.previous is not None:
+            row = reuse[0].get(_h(text))
+            if row is not None:
+                return reuse[1][row]
+        raise KeyError(f"no vector for {text[:60]!r}: the build did not embed it")
+
+    def _write_added(self, db, source: str, vectors: Mapping[str, np.ndarray], rows: _Rows) -> None:  # noqa: ANN001
+        stage = self._staging()
+        db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+                   stage.execute("SELECT * FROM documents WHERE source=?", (source,)).fetchone())  # fmt: skip
+        prev_c = (self._reuse_c, self.previous.all_vectors()[0]) if self.previous is not None else None
+        prev_s = (self._reuse_s, self.previous.all_vectors()[1]) if self.previous is not None else None
+        for r in stage.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE source=? ORDER BY row", (source,)):
+            _, cid, src, title, section, start, end, text, sents, _ = r
+            spans = json.loads(sents)
+            indexed = f"{section}\n{text}"
+            svecs = [self._vector(vectors, text[a - start : b - start], prev_s) for a, b in spans]
+            row, srow = rows.add(self._vector(vectors, indexed, prev_c), svecs, terms(indexed))
+            db.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (row, cid, src, title, section, start, end, text, sents, srow))  # fmt: skip
+
+    def _copy_kept(self, db, source: str, rows: _Rows) -> None:  # noqa: ANN001
         p = self.previous
         assert p is not None
         db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)", p.document_row(source))
         for old_row, cid, src, title, section, start, end, text, sents, old_srow in p.source_rows([source]):
             n_s = len(json.loads(sents))
-            cvec[row], svec[srow : srow + n_s] = p.raw_vectors(old_row, old_srow, n_s)
-            db.execute(
-                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (row, cid, src, title, section, start, end, text, sents, srow),
-            )
-            tokens.append(terms(f"{section}\n{text}"))
-            row += 1
-            srow += n_s
-        return row, srow
+            cvec, svecs = p.raw_vectors(old_row, old_srow, n_s)
+            row, srow = rows.add(cvec, svecs, terms(f"{section}\n{text}"))
+            db.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (row, cid, src, title, section, start, end, text, sents, srow))  # fmt: skip
 
     def _manifest(
         self, params: ann.AnnParams, dim: int, model_source: str, n_docs: int, n_chunks: int, n_sents: int
@@ -319,6 +361,54 @@ class LocalWriter:
             "sentences": n_sents,
             "versions": {p: v(p) for p in ("qa", "sentence-transformers", "torch", "faiss-cpu", "bm25s")},
         }
+
+
+class _Rows:
+    """The generation's vector files, written row by row (float16 .npy), and its BM25 postings as token ids: what
+    a build holds in memory is a word list per chunk as integers, not every vector and every token string."""
+
+    def __init__(self, folder: Path, dim: int, n_chunks: int, n_sents: int):
+        self.dim, self.row, self.srow = dim, 0, 0
+        self.n_chunks, self.n_sents = n_chunks, n_sents
+        self.files = [self._open(folder / "chunk_vecs.npy", n_chunks), self._open(folder / "sent_vecs.npy", n_sents)]
+        self.vocab: dict[str, int] = {}
+        self.token_ids: list[list[int]] = []
+
+    def _open(self, path: Path, n: int) -> Any:
+        f = open(path, "wb", buffering=1 << 20)  # noqa: SIM115 (closed in close())
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+            "fortran_order": False,
+            "shape": (n, self.dim),
+        }
+        np.lib.format.write_array_header_1_0(f, header)
+        return f
+
+    def add(
+        self, chunk_vector: np.ndarray, sentence_vectors: Sequence[np.ndarray] | np.ndarray, words: list[str]
+    ) -> tuple[int, int]:
+        """Append one chunk's vectors and words; returns its (row, first sentence row)."""
+        row, srow = self.row, self.srow
+        self.files[0].write(np.asarray(chunk_vector, dtype=np.float16).tobytes())
+        if len(sentence_vectors):
+            self.files[1].write(np.asarray(sentence_vectors, dtype=np.float16).reshape(-1, self.dim).tobytes())
+        vocab = self.vocab
+        self.token_ids.append([vocab.setdefault(w, len(vocab)) for w in words])
+        self.row, self.srow = row + 1, srow + len(sentence_vectors)
+        return row, srow
+
+    def close(self) -> None:
+        for f in self.files:
+            f.flush()
+            f.close()
+        if (self.row, self.srow) != (self.n_chunks, self.n_sents):
+            raise RuntimeError(
+                f"wrote {self.row} chunks, {self.srow} sentences; expected {self.n_chunks}, {self.n_sents}"
+            )
+
+
+def _is_full(e: BaseException) -> bool:
+    return (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "disk is full" in str(e) or "No space left" in str(e)
 
 
 def _atomic_write(path: Path, content: str) -> None:
