@@ -195,6 +195,99 @@ def test_the_best_span_is_the_sentence_that_holds_the_claim():
     assert best_span("Ada Park wrote the first version, which shipped in 2020.", sentences) == (1, 3)
 
 
+# --- the two outcomes and the optional judge: the step's logic with a scripted model ---------------
+
+
+class Scripted:
+    """A stand-in model that replies with fixed texts in turn, recording what it was asked (logic tests only)."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: str):
+        self.replies, self.asked = list(replies), []
+
+    def stream(self, messages, settings):
+        self.asked.append(messages)
+        yield self.replies.pop(0)
+
+
+def _lighthouse_answer() -> tuple[Answer, dict]:
+    from qa.types import Chunk, Citation, Document, Passage
+
+    text = "Ada Park wrote the first version of Lighthouse. It shipped in 2020."
+    doc = Document("lighthouse.md", "Lighthouse", text, "md")
+    chunk = Chunk("c1", doc.source, doc.title, "Lighthouse > Origins", 0, len(text), text, ((0, 47), (48, 67)))
+    quote = Citation(1, doc.source, chunk.section, 0, 47, text[:47], 0.9, chunk.id)
+    question = "Who wrote the first version of Lighthouse?"
+    a = Answer(question, f"{text[:47]} [1]", False, (quote,), (Passage(chunk, 1.0, "both"),), {}, 0.9, question)
+    return a, {doc.source: doc}
+
+
+def _generate(monkeypatch, model: Scripted, *, judge: bool) -> Answer:
+    from qa import generate as G
+
+    monkeypatch.setitem(G.GENERATORS, "scripted", lambda arg: model)
+    extractive, documents = _lighthouse_answer()
+    settings = Settings(generator="scripted:x", llm_judge=judge).llm
+    stream = G.generate(extractive, documents, settings)
+    while True:
+        try:
+            next(stream)
+        except StopIteration as done:
+            return done.value
+
+
+@pytest.mark.parametrize("judge", [False, True])
+def test_a_verified_answer_is_shown_and_the_judge_is_not_asked(monkeypatch, judge):
+    model = Scripted("Ada Park wrote the first version of Lighthouse [1].", "no")
+    a = _generate(monkeypatch, model, judge=judge)
+    assert a.generator == "scripted" and not a.abstained and a.text.endswith("[1]") and len(model.asked) == 1
+
+
+def test_without_the_judge_an_unverifiable_answer_shows_the_extractive_one(monkeypatch):
+    model = Scripted("Grace Hopper wrote the first version of Lighthouse [1].")
+    a = _generate(monkeypatch, model, judge=False)
+    assert not a.abstained and a.generator == "extractive" and a.text.startswith("Ada Park wrote")
+    assert "grace" in a.notes[-1] and "showing the extractive answer" in a.notes[-1] and len(model.asked) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict", "refused"),
+    [("Grace Hopper wrote it in 1990 [1].", "No.", True), ("Grace Hopper wrote it in 1990 [1].", "Yes", False)],
+)
+def test_the_judge_decides_whether_the_extractive_quotes_stand_in(monkeypatch, reply, verdict, refused):
+    model = Scripted(reply, verdict)
+    a = _generate(monkeypatch, model, judge=True)
+    judge_prompt = model.asked[1][-1]["content"]
+    assert "Ada Park wrote the first version of Lighthouse." in judge_prompt and "Who wrote" in judge_prompt
+    assert a.abstained is refused
+    if refused:
+        assert (
+            a.citations == ()
+            and a.passages
+            and "scripted judged that the quoted passages don't answer it" in a.notes[-1]
+        )
+        assert "1990 is not in [1]" in a.notes[-1]  # why the model's own answer was not used
+    else:
+        assert a.generator == "extractive" and a.text.startswith("Ada Park wrote")
+
+
+def test_the_judge_also_rules_on_a_reply_without_citations(monkeypatch):
+    a = _generate(monkeypatch, Scripted("Grace Hopper wrote it.", "no"), judge=True)
+    assert a.abstained and "cited no passage" in a.notes[-1] and "judged" in a.notes[-1]
+    with pytest.raises(GeneratorError, match="cited no passage"):  # judge says yes: the usual fallback
+        _generate(monkeypatch, Scripted("Grace Hopper wrote it.", "yes"), judge=True)
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict"), [("Yes.", True), ("no, it does not", False), ("Maybe", None), ("", None)]
+)
+def test_the_judge_reply_is_read_from_its_first_word(reply, verdict):
+    from qa.generate import judge_verdict
+
+    assert judge_verdict(reply) is verdict
+
+
 # --- failures: one line, naming the fix ---------------------------------------------------------
 
 
