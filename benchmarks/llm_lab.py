@@ -26,7 +26,9 @@ from qa.pipeline import answer, build_index
 from qa.settings import Settings
 from qa.text import contains_answer
 
-PROMPTS = {"v2": G.build_messages}  # "base": the prompt before issue 19 (main at 28cc140), replies cached
+# prompt variants by name; cached replies of earlier ones stay in the cache: "base" (the prompt before issue 19,
+# main at 28cc140) and "v2" (this prompt over the top 5 passages by rank)
+PROMPTS = {"v3": G.build_messages}
 
 
 def _setup(args):
@@ -60,7 +62,7 @@ def collect(args) -> None:
         a, _ = _extractive(q, index, settings)
         if a.abstained:
             continue
-        passages = G.prompt_passages(a.passages, settings.llm)
+        passages = G.prompt_passages(a.passages, settings.llm, first=[c.chunk_id for c in a.citations])
         messages = build(a.resolved_question, passages, settings.llm)
         t0 = time.perf_counter()
         r = llm.create_chat_completion(messages=messages, max_tokens=settings.llm_max_tokens, temperature=0.0)
@@ -98,12 +100,14 @@ def replay(args) -> None:
         if a.abstained or row is None:
             final, how = a, "extractive (no model reply)"
         else:
-            passages = G.prompt_passages(a.passages, settings.llm)
+            passages = G.prompt_passages(a.passages, settings.llm, first=[c.chunk_id for c in a.citations])
             try:
                 final = G.verified_answer(a, passages, row["raw"], documents, "llama:qwen")
                 how = final.generator
             except GeneratorError as e:
                 final, how = a, f"failed: {e}"
+            if args.judge and final.generator == "extractive" and G.judge_verdict(row.get("judge", "")) is False:
+                final, how = G.refusal(a, "llama:qwen", row["raw"], "judged"), f"{how}; judge said no"
         abstained = final.abstained or final.confidence < threshold
         ok = not abstained and any(contains_answer(final.text, g) for g in q.answers)
         if q.answerable:
@@ -151,6 +155,7 @@ def main() -> None:
     p.add_argument("--variant", default="base")
     p.add_argument("--model", default="~/.cache/qa-bench/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     p.add_argument("--cache", required=True)
+    p.add_argument("--judge", action="store_true", help="replay with QA_LLM_JUDGE on (the cached yes/no)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
     {"collect": collect, "replay": replay}[args.command](args)
