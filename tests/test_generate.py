@@ -559,3 +559,24 @@ def test_a_server_slower_than_the_timeout_is_a_one_line_error(llama_server, kb_i
     assert "0.01 s" in msg and "QA_LLM_TIMEOUT" in msg
     a = answer("Who designed the Driftwood database?", index=kb_index, settings=settings)
     assert not a.abstained and "Tomas Vik" in a.text and any("QA_LLM_TIMEOUT" in n for n in a.notes)
+
+
+def test_the_audit_flags_a_shown_number_or_name_its_quotes_do_not_hold():
+    """benchmarks/audit_generated.py, the closing check over eval records, catches what it exists to catch."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("audit", Path(__file__).parents[1] / "benchmarks/audit_generated.py")
+    audit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(audit)
+    quote = {"n": 1, "section": "Lighthouse > Origins", "quote": "Ada Park wrote the first version in 2019."}
+    record = {"id": "q1", "generator": "llama:x", "abstained": False, "citations": [quote]}
+    good = {**record, "candidate_answer": "Ada Park wrote Lighthouse's first version in 2019. [1]"}
+    bad = {**record, "candidate_answer": "Tomas Vik wrote it in 2020. [1] Ada Park helped. [2]"}
+    counts, failures = audit.audit([good, bad, {**bad, "generator": "extractive"}])
+    assert counts == {"answers": 2, "sentences": 3, "numbers": 2, "names": 5}
+    assert failures == [
+        "q1: number 2020 of “Tomas Vik wrote it in 2020.” is not in its quotes [1]",
+        "q1: name Tomas of “Tomas Vik wrote it in 2020.” is not in its quotes [1]",
+        "q1: name Vik of “Tomas Vik wrote it in 2020.” is not in its quotes [1]",
+        "q1: “Ada Park helped.” cites [2], not a shown citation",
+    ]
