@@ -56,9 +56,8 @@ def collect(args) -> None:
         done = {(r["variant"], r["id"]) for r in map(json.loads, cache.read_text().splitlines())}
     llm = Llama(model_path=str(Path(args.model).expanduser()), n_ctx=settings.llm_context, n_threads=1, verbose=False)
     build = PROMPTS[args.variant]
-    for q in qs:
-        if (args.variant, q.id) in done:
-            continue
+    todo = [q for q in qs if (args.variant, q.id) not in done]
+    for q in todo:
         a, _ = _extractive(q, index, settings)
         if a.abstained:
             continue
@@ -74,14 +73,29 @@ def collect(args) -> None:
             "completion_tokens": r["usage"]["completion_tokens"],
             "seconds": round(time.perf_counter() - t0, 2),
         }
-        t1 = time.perf_counter()  # the optional judge's yes/no on the extractive quotes, asked of every question
-        j = llm.create_chat_completion(messages=G.judge_messages(a), max_tokens=3, temperature=0.0)
-        row["judge"] = j["choices"][0]["message"]["content"] or ""
-        row["judge_prompt_tokens"] = j["usage"]["prompt_tokens"]
-        row["judge_seconds"] = round(time.perf_counter() - t1, 2)
         with cache.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(q.id, row["seconds"], repr(row["raw"][:120]), row["judge"], row["judge_seconds"], flush=True)
+        print(q.id, row["seconds"], row["prompt_tokens"], repr(row["raw"][:120]), flush=True)
+    # the optional judge's yes/no on the extractive quotes, asked of every question, in a second pass: one prompt
+    # of another shape in between would cost the answers their cached prefix (~650 tokens of worked examples)
+    judged = set()
+    if Path(args.judge_cache).exists():
+        judged = {r["id"] for r in map(json.loads, Path(args.judge_cache).read_text().splitlines())}
+    for q in qs if args.with_judge else ():
+        a, _ = _extractive(q, index, settings)
+        if a.abstained or q.id in judged:
+            continue
+        t1 = time.perf_counter()
+        j = llm.create_chat_completion(messages=G.judge_messages(a), max_tokens=3, temperature=0.0)
+        row = {
+            "id": q.id,
+            "judge": j["choices"][0]["message"]["content"] or "",
+            "judge_prompt_tokens": j["usage"]["prompt_tokens"],
+            "judge_seconds": round(time.perf_counter() - t1, 2),
+        }
+        with Path(args.judge_cache).open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print("judge", q.id, row["judge"], row["judge_seconds"], flush=True)
 
 
 def replay(args) -> None:
@@ -91,6 +105,10 @@ def replay(args) -> None:
     rows = {
         r["id"]: r for r in map(json.loads, Path(args.cache).read_text().splitlines()) if r["variant"] == args.variant
     }
+    if Path(args.judge_cache).exists():
+        for r in map(json.loads, Path(args.judge_cache).read_text().splitlines()):
+            if r["id"] in rows:
+                rows[r["id"]]["judge"] = r["judge"]
     threshold = 0.40
     s = {"ans": 0, "correct": 0, "false_abst": 0, "una": 0, "refused": 0, "ext_correct": 0, "fallback": 0}
     for q in qs:
@@ -156,6 +174,8 @@ def main() -> None:
     p.add_argument("--model", default="~/.cache/qa-bench/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     p.add_argument("--cache", required=True)
     p.add_argument("--judge", action="store_true", help="replay with QA_LLM_JUDGE on (the cached yes/no)")
+    p.add_argument("--with-judge", action="store_true", help="collect: also ask the judge of every question")
+    p.add_argument("--judge-cache", default="judge.jsonl")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
     {"collect": collect, "replay": replay}[args.command](args)

@@ -73,7 +73,7 @@ case $cmd in
     port=${PORT:-$(free_port)}
     log=$CACHE/server-$port.log
     "$PY" -m llama_cpp.server --model "$path" --model_alias qwen2.5-coder-1.5b --host 127.0.0.1 --port "$port" \
-      --n_ctx "${QA_LLM_CONTEXT:-2048}" --n_threads "$QA_LLM_THREADS" >"$log" 2>&1 &
+      --n_ctx "${QA_LLM_CONTEXT:-3072}" --n_threads "$QA_LLM_THREADS" >"$log" 2>&1 &
     server=$!
     trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
     for _ in $(seq 1 180); do
