@@ -84,6 +84,14 @@ def test_a_wrong_number_is_rejected_even_when_every_word_matches():
     assert check(Claim("Readings arrive every 90 seconds.", (2,)), PASSAGES).verified
 
 
+def test_a_number_restated_from_the_question_need_not_be_in_the_passage():
+    question = "Who wrote the first version of Lighthouse in 2019?"
+    [v] = verify("Ada Park wrote the first version of Lighthouse in 2019 [1].", PASSAGES, question=question)
+    assert v.verified  # the year is the question's premise, restated
+    [other] = verify("Ada Park wrote the first version of Lighthouse in 2018 [1].", PASSAGES, question=question)
+    assert not other.verified and other.missing_numbers == ("2018",)
+
+
 def test_digit_groups_and_number_words_in_the_passage_count_as_the_same_number():
     passages = ["Driftwood ingests about 400000 readings per second; a silent gauge alarms after ten minutes."]
     assert verify("Driftwood ingests about 400,000 readings per second [1].", passages)[0].verified
