@@ -49,6 +49,8 @@ def _extractive(q, index, settings):
 def collect(args) -> None:
     from llama_cpp import Llama
 
+    from qa.errors import GeneratorError
+
     settings, index, qs = _setup(args)
     cache = Path(args.cache)
     done = set()
@@ -76,14 +78,24 @@ def collect(args) -> None:
         with cache.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(q.id, row["seconds"], row["prompt_tokens"], repr(row["raw"][:120]), flush=True)
-    # the optional judge's yes/no on the extractive quotes, asked of every question, in a second pass: one prompt
+    # the optional judge's yes/no on the extractive quotes, where qa would ask it, in a second pass: one prompt
     # of another shape in between would cost the answers their cached prefix (~650 tokens of worked examples)
     judged = set()
     if Path(args.judge_cache).exists():
         judged = {r["id"] for r in map(json.loads, Path(args.judge_cache).read_text().splitlines())}
+    replies = {
+        r["id"]: r["raw"] for r in map(json.loads, cache.read_text().splitlines()) if r["variant"] == args.variant
+    }
     for q in qs if args.with_judge else ():
-        a, _ = _extractive(q, index, settings)
-        if a.abstained or q.id in judged:
+        a, documents = _extractive(q, index, settings)
+        if a.abstained or q.id in judged or q.id not in replies:
+            continue
+        passages = G.prompt_passages(a.passages, settings.llm, first=[c.chunk_id for c in a.citations])
+        try:  # the judge is asked only where qa would show the extractive answer in the model's place
+            used = G.verified_answer(a, passages, replies[q.id], documents, "llama:qwen").generator != "extractive"
+        except GeneratorError:
+            used = False
+        if used:
             continue
         t1 = time.perf_counter()
         j = llm.create_chat_completion(messages=G.judge_messages(a), max_tokens=3, temperature=0.0)
