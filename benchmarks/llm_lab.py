@@ -132,7 +132,7 @@ def replay(args) -> None:
         else:
             passages = G.prompt_passages(a.passages, settings.llm, first=[c.chunk_id for c in a.citations])
             try:
-                final = G.verified_answer(a, passages, row["raw"], documents, "llama:qwen")
+                final = G.verified_answer(a, passages, row["raw"], documents, "llama:qwen", agree=not args.no_agree)
                 how = final.generator
             except GeneratorError as e:
                 final, how = a, f"failed: {e}"
@@ -186,6 +186,7 @@ def main() -> None:
     p.add_argument("--model", default="~/.cache/qa-bench/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     p.add_argument("--cache", required=True)
     p.add_argument("--judge", action="store_true", help="replay with QA_LLM_JUDGE on (the cached yes/no)")
+    p.add_argument("--no-agree", action="store_true", help="replay without the agreement check")
     p.add_argument("--with-judge", action="store_true", help="collect: also ask the judge of every question")
     p.add_argument("--judge-cache", default="judge.jsonl")
     p.add_argument("-v", "--verbose", action="store_true")

@@ -155,8 +155,12 @@ def numbers(text: str, *, words: bool = False) -> set[str]:
     return out
 
 
-def _content(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """Distinct stemmed content words and numbers ("400,000" as "400000"): what every rule compares."""
     return set(terms(_DIGIT_GROUP.sub("", text)))
+
+
+_content = content_words
 
 
 def support(claim: str, evidence: str) -> float:

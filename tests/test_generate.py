@@ -220,15 +220,36 @@ class Scripted:
 
 
 def _lighthouse_answer() -> tuple[Answer, dict]:
+    """An extractive answer quoting passage 1 of two (passage 2, about the gauges, is given but not quoted)."""
     from qa.types import Chunk, Citation, Document, Passage
 
     text = "Ada Park wrote the first version of Lighthouse. It shipped in 2020."
-    doc = Document("lighthouse.md", "Lighthouse", text, "md")
+    gauges = "Each gauge sends a reading every 90 seconds. Tomas Vik maintains the radio link."
+    doc, doc2 = Document("lighthouse.md", "Lighthouse", text, "md"), Document("gauges.md", "Gauges", gauges, "md")
     chunk = Chunk("c1", doc.source, doc.title, "Lighthouse > Origins", 0, len(text), text, ((0, 47), (48, 67)))
+    chunk2 = Chunk("c2", doc2.source, doc2.title, "Gauges", 0, len(gauges), gauges, ((0, 44), (45, len(gauges))))
     quote = Citation(1, doc.source, chunk.section, 0, 47, text[:47], 0.9, chunk.id)
     question = "Who wrote the first version of Lighthouse?"
-    a = Answer(question, f"{text[:47]} [1]", False, (quote,), (Passage(chunk, 1.0, "both"),), {}, 0.9, question)
-    return a, {doc.source: doc}
+    passages = (Passage(chunk, 1.0, "both"), Passage(chunk2, 0.5, "dense"))
+    a = Answer(question, f"{text[:47]} [1]", False, (quote,), passages, {}, 0.9, question)
+    return a, {doc.source: doc, doc2.source: doc2}
+
+
+def test_a_verified_answer_that_meets_nothing_the_extractive_answer_quotes_is_not_shown():
+    """A small model that answers from another passage than the confident extractive answer is mostly wrong
+    (it read the question's words in the wrong sentence): the extractive answer is shown, with a note."""
+    from qa.generate import verified_answer
+
+    extractive, documents = _lighthouse_answer()
+    raw = "Tomas Vik maintains the radio link of the first version of Lighthouse [2]."  # every rule holds in [2]
+    elsewhere = verified_answer(extractive, extractive.passages, raw, documents, "m")
+    assert elsewhere.generator == "extractive" and elsewhere.text == extractive.text
+    assert "names nothing the quoted passages say" in elsewhere.notes[-1] and "[2]" in elsewhere.notes[-1]
+    shown = verified_answer(
+        extractive, extractive.passages, "Ada Park wrote the first version of Lighthouse [1].", documents, "m"
+    )
+    assert shown.generator == "m" and shown.text.endswith("[1]")
+    assert verified_answer(extractive, extractive.passages, raw, documents, "m", agree=False).generator == "m"
 
 
 def _generate(monkeypatch, model: Scripted, *, judge: bool) -> Answer:
