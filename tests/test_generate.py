@@ -84,12 +84,12 @@ def test_a_wrong_number_is_rejected_even_when_every_word_matches():
     assert check(Claim("Readings arrive every 90 seconds.", (2,)), PASSAGES).verified
 
 
-def test_a_number_restated_from_the_question_need_not_be_in_the_passage():
+def test_a_number_restated_from_the_question_must_be_in_the_passage_too():
+    """A near miss: the question's premise (2019) is not what the passage says, so the answer built on it is not
+    backed, however well its other words match."""
     question = "Who wrote the first version of Lighthouse in 2019?"
     [v] = verify("Ada Park wrote the first version of Lighthouse in 2019 [1].", PASSAGES, question=question)
-    assert v.verified  # the year is the question's premise, restated
-    [other] = verify("Ada Park wrote the first version of Lighthouse in 2018 [1].", PASSAGES, question=question)
-    assert not other.verified and other.missing_numbers == ("2018",)
+    assert not v.verified and v.missing_numbers == ("2019",)
 
 
 def test_digit_groups_and_number_words_in_the_passage_count_as_the_same_number():
