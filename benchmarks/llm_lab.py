@@ -122,6 +122,7 @@ def replay(args) -> None:
             if r["id"] in rows:
                 rows[r["id"]]["judge"] = r["judge"]
     threshold = 0.40
+    records: list[dict] = []
     s = {"ans": 0, "correct": 0, "false_abst": 0, "una": 0, "refused": 0, "ext_correct": 0, "fallback": 0}
     for q in qs:
         a, documents = _extractive(q, index, settings)
@@ -139,6 +140,16 @@ def replay(args) -> None:
             if args.judge and final.generator == "extractive" and G.judge_verdict(row.get("judge", "")) is False:
                 final, how = G.refusal(a, "llama:qwen", row["raw"], "judged"), f"{how}; judge said no"
         abstained = final.abstained or final.confidence < threshold
+        records.append(
+            {
+                "id": q.id,
+                "generator": final.generator,
+                "abstained": abstained,
+                "candidate_answer": final.text,
+                "citations": [{"n": c.n, "section": c.section, "quote": c.quote} for c in final.citations],
+                "notes": list(final.notes),
+            }
+        )
         ok = not abstained and any(contains_answer(final.text, g) for g in q.answers)
         if q.answerable:
             s["ans"] += 1
@@ -162,6 +173,8 @@ def replay(args) -> None:
         f"false abstention {s['false_abst'] / max(1, s['ans']):.3f}; "
         f"unanswerable {s['una']}: refused {s['refused']}; extractive fallbacks {s['fallback']}"
     )
+    if args.json:  # the records benchmarks/audit_generated.py reads, in qa eval's --json shape
+        Path(args.json).write_text(json.dumps({"records": records}, indent=1, ensure_ascii=False), encoding="utf-8")
     vals = [rows[q.id] for q in qs if q.id in rows]
     if vals:
         print(
@@ -186,6 +199,7 @@ def main() -> None:
     p.add_argument("--model", default="~/.cache/qa-bench/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     p.add_argument("--cache", required=True)
     p.add_argument("--judge", action="store_true", help="replay with QA_LLM_JUDGE on (the cached yes/no)")
+    p.add_argument("--json", help="replay: write the records here (for benchmarks/audit_generated.py)")
     p.add_argument("--no-agree", action="store_true", help="replay without the agreement check")
     p.add_argument("--with-judge", action="store_true", help="collect: also ask the judge of every question")
     p.add_argument("--judge-cache", default="judge.jsonl")
