@@ -269,6 +269,9 @@ def eval_(
     threshold: Annotated[float | None, typer.Option("--threshold", help="Abstention threshold to evaluate.")] = None,
     generator: GeneratorOpt = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    every: Annotated[
+        int, typer.Option(min=1, help="Only every K-th question (a sample with every kind, for slow generators).")
+    ] = 1,
 ) -> None:
     """Score a question set against a folder: answer, citation and retrieval accuracy, abstention, latency."""
     _setup_logging()
@@ -286,6 +289,7 @@ def eval_(
             ablate=ablate,
             baseline=baseline,
             limit=limit,
+            every=every,
         )
 
 

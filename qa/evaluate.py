@@ -265,6 +265,7 @@ def main(
     ablate: bool = False,
     baseline: bool = False,
     limit: int | None = None,
+    every: int = 1,
 ) -> dict[str, Any]:
     """`qa eval`: index (reusing a valid index), answer every question, print and write the figures."""
     from rich.console import Console
@@ -274,7 +275,7 @@ def main(
     from qa.pipeline import build_index, threshold_for
 
     console = Console(stderr=False)
-    questions = load_questions(questions_path)[:limit]
+    questions = load_questions(questions_path)[::every][:limit]
     folder = Path(settings.docs)
     t0 = time.perf_counter()
     try:
@@ -295,6 +296,7 @@ def main(
         "threshold": threshold,
         "calibration": dict(index.calibration) if index.calibration else None,
         "generator": settings.generator,
+        "every": every,
         "overall": overall,
         "by_kind": by_kind(records, threshold),
     }

@@ -329,7 +329,7 @@ def stream_answer(
         t2 = time.perf_counter()
         try:
             result = yield from generate(result, documents, settings.llm)
-            generated = True
+            generated = result.generator != "extractive"  # else its answer was not verified: the extractive one
         except GeneratorError as e:  # a failing optional generator never takes the answer down
             log.warning("generator failed (%s): showing the extractive answer", e)
             result = replace(result, notes=(*result.notes, f"generator failed ({e}): showing the extractive answer"))

@@ -118,11 +118,26 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before a generator call gives up.")
     llm_max_tokens: int = Field(200, ge=16, description="Most tokens a generator may write.")
-    llm_context: int = Field(2048, ge=512, description="Context window for llama: models.")
+    llm_context: int = Field(
+        3072, ge=512, description="Context window for llama: models (the prompt is ~700 tokens plus the passages)."
+    )
     llm_threads: int = Field(
         2,
         ge=1,
         description="CPU threads for llama: models; 1 on a busy machine (2 spin-waiting threads ran 10x slower).",
+    )
+
+    llm_passages: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description="Passages a generator reads: those the extractive answer quotes, then the best others "
+        "(each is ~250 prompt tokens, most of a CPU model's time).",
+    )
+    llm_judge: bool = Field(
+        False,
+        description="When the model's answer cannot be verified, ask it whether the extractive quotes answer the "
+        "question, and refuse if it says no (one short extra call).",
     )
 
     # --- web ----------------------------------------------------------------------------------
@@ -155,7 +170,7 @@ class Settings(BaseSettings):
         key = self.llm_api_key.get_secret_value() if self.llm_api_key else ""
         return LLMSettings(
             self.generator, self.llm_model, key, self.llm_timeout, self.llm_max_tokens, self.llm_context,
-            self.llm_threads,
+            self.llm_threads, self.llm_passages, self.llm_judge,
         )  # fmt: skip
 
     @property
@@ -258,6 +273,8 @@ class LLMSettings:
     max_tokens: int
     context: int
     threads: int
+    passages: int = 3  # passages in the prompt, the extractive answer's first
+    judge: bool = False  # ask the model whether the extractive quotes answer, before showing them in its place
 
 
 @dataclass(frozen=True, slots=True)

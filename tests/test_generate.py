@@ -84,6 +84,14 @@ def test_a_wrong_number_is_rejected_even_when_every_word_matches():
     assert check(Claim("Readings arrive every 90 seconds.", (2,)), PASSAGES).verified
 
 
+def test_a_number_restated_from_the_question_must_be_in_the_passage_too():
+    """A near miss: the question's premise (2019) is not what the passage says, so the answer built on it is not
+    backed, however well its other words match."""
+    question = "Who wrote the first version of Lighthouse in 2019?"
+    [v] = verify("Ada Park wrote the first version of Lighthouse in 2019 [1].", PASSAGES, question=question)
+    assert not v.verified and v.missing_numbers == ("2019",)
+
+
 def test_digit_groups_and_number_words_in_the_passage_count_as_the_same_number():
     passages = ["Driftwood ingests about 400000 readings per second; a silent gauge alarms after ten minutes."]
     assert verify("Driftwood ingests about 400,000 readings per second [1].", passages)[0].verified
@@ -93,6 +101,71 @@ def test_digit_groups_and_number_words_in_the_passage_count_as_the_same_number()
 def test_an_uncited_sentence_is_not_verified():
     [v] = verify("Ada Park wrote the first version of Lighthouse.", PASSAGES)
     assert not v.verified and v.reason == "cites nothing"
+
+
+def test_a_sentence_is_checked_against_all_the_passages_it_cites():
+    raw = "Ada Park wrote Lighthouse, whose gauges send a reading every 90 seconds [1][2]."
+    [v] = verify(raw, PASSAGES)
+    assert v.verified and v.cited == (1, 2)
+    [one] = verify(raw.replace("[1][2]", "[1]"), PASSAGES)  # the number is only in [2]
+    assert not one.verified and one.missing_numbers == ("90",)
+    [extra] = verify("Ada Park wrote the first version of Lighthouse [1][2].", PASSAGES)
+    assert extra.verified and extra.cited == (1,)  # a citation that backs nothing of the sentence is not kept
+
+
+CITIES = [
+    "KubeCon Europe 2018 > Venue\nKubeCon Europe 2018 took place at the Bella Center in Copenhagen.",
+    "KubeCon China 2018\nThe first KubeCon in China was held in Shanghai in November 2018.",
+    "KubeCon North America 2018\nKubeCon North America 2018 was held in Seattle in December.",
+]
+CITIES_Q = "Which three cities hosted KubeCon conferences in 2018?"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "KubeCon 2018 was held in Copenhagen [1], Shanghai [2] and Seattle [3].",
+        "Copenhagen, Shanghai and Seattle [1][2][3].",
+        "- Copenhagen [1]\n- Shanghai [2]\n- Seattle [3]",
+    ],
+)
+def test_a_list_answer_is_kept_when_each_item_is_in_what_it_cites(raw):
+    verdicts = verify(raw, CITIES, question=CITIES_Q)
+    assert all(v.verified for v in verdicts), [v.reason for v in verdicts]
+    assert sorted({n for v in verdicts for n in v.cited}) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("Copenhagen, Berlin and Seattle [1][2][3].", "not in [1][2][3]: berlin"),  # an invented item
+        ("Copenhagen, Shanghai and Seattle [3].", "support"),  # two of three items are not in what it cites
+        ("Copenhagen, Shanghai and Seattle [2][4].", "support"),  # [4] was never given
+    ],
+)
+def test_a_list_answer_with_an_item_its_citations_do_not_hold_is_dropped(raw, reason):
+    [v] = verify(raw, CITIES, question=CITIES_Q)
+    assert not v.verified and reason in v.reason
+
+
+SURVEY = [
+    "CNCF survey > Clouds\nAbout 63% of all cloud deployments of Kubernetes run on AWS. Helm is popular: 69% of respondents use it."
+]
+SHARE_Q = "What share of all cloud deployments of Kubernetes run on AWS?"
+
+
+def test_a_short_answer_is_checked_as_the_claim_it_completes():
+    [ok] = verify("63% [1].", SURVEY, question=SHARE_Q)
+    assert ok.verified and ok.support == 1.0  # "63%" counts as "the share ... on AWS is 63%"
+    [elsewhere] = verify("69% [1].", SURVEY, question=SHARE_Q)  # in the passage, but said of something else
+    assert not elsewhere.verified and elsewhere.reason == "69 not stated with the question's words in [1]"
+    [absent] = verify("65% [1].", SURVEY, question=SHARE_Q)
+    assert not absent.verified and absent.missing_numbers == ("65",)
+    [helm] = verify("Helm [1].", SURVEY, question=SHARE_Q)  # a name of the passage that answers something else
+    assert not helm.verified
+    off_topic = ["Lighthouse > Origins\nAda Park wrote the first version of Lighthouse at the Harbour Institute."]
+    [v] = verify("Ada Park [1].", off_topic, question="Who delivered the opening keynote at KubeCon EU 2018?")
+    assert not v.verified and "question's words" in v.reason  # its passage is not about what was asked
 
 
 @pytest.mark.parametrize(
@@ -130,6 +203,120 @@ def test_the_best_span_is_the_sentence_that_holds_the_claim():
     assert best_span("Ada Park wrote the first version, which shipped in 2020.", sentences) == (1, 3)
 
 
+# --- the two outcomes and the optional judge: the step's logic with a scripted model ---------------
+
+
+class Scripted:
+    """A stand-in model that replies with fixed texts in turn, recording what it was asked (logic tests only)."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: str):
+        self.replies, self.asked = list(replies), []
+
+    def stream(self, messages, settings):
+        self.asked.append(messages)
+        yield self.replies.pop(0)
+
+
+def _lighthouse_answer() -> tuple[Answer, dict]:
+    """An extractive answer quoting passage 1 of two (passage 2, about the gauges, is given but not quoted)."""
+    from qa.types import Chunk, Citation, Document, Passage
+
+    text = "Ada Park wrote the first version of Lighthouse. It shipped in 2020."
+    gauges = "Each gauge sends a reading every 90 seconds. Tomas Vik maintains the radio link."
+    doc, doc2 = Document("lighthouse.md", "Lighthouse", text, "md"), Document("gauges.md", "Gauges", gauges, "md")
+    chunk = Chunk("c1", doc.source, doc.title, "Lighthouse > Origins", 0, len(text), text, ((0, 47), (48, 67)))
+    chunk2 = Chunk("c2", doc2.source, doc2.title, "Gauges", 0, len(gauges), gauges, ((0, 44), (45, len(gauges))))
+    quote = Citation(1, doc.source, chunk.section, 0, 47, text[:47], 0.9, chunk.id)
+    question = "Who wrote the first version of Lighthouse?"
+    passages = (Passage(chunk, 1.0, "both"), Passage(chunk2, 0.5, "dense"))
+    a = Answer(question, f"{text[:47]} [1]", False, (quote,), passages, {}, 0.9, question)
+    return a, {doc.source: doc, doc2.source: doc2}
+
+
+def test_a_verified_answer_that_meets_nothing_the_extractive_answer_quotes_is_not_shown():
+    """A small model that answers from another passage than the confident extractive answer is mostly wrong
+    (it read the question's words in the wrong sentence): the extractive answer is shown, with a note."""
+    from qa.generate import verified_answer
+
+    extractive, documents = _lighthouse_answer()
+    raw = "Tomas Vik maintains the radio link of the first version of Lighthouse [2]."  # every rule holds in [2]
+    elsewhere = verified_answer(extractive, extractive.passages, raw, documents, "m")
+    assert elsewhere.generator == "extractive" and elsewhere.text == extractive.text
+    assert "names nothing the quoted passages say" in elsewhere.notes[-1] and "[2]" in elsewhere.notes[-1]
+    shown = verified_answer(
+        extractive, extractive.passages, "Ada Park wrote the first version of Lighthouse [1].", documents, "m"
+    )
+    assert shown.generator == "m" and shown.text.endswith("[1]")
+    assert verified_answer(extractive, extractive.passages, raw, documents, "m", agree=False).generator == "m"
+
+
+def _generate(monkeypatch, model: Scripted, *, judge: bool) -> Answer:
+    from qa import generate as G
+
+    monkeypatch.setitem(G.GENERATORS, "scripted", lambda arg: model)
+    extractive, documents = _lighthouse_answer()
+    settings = Settings(generator="scripted:x", llm_judge=judge).llm
+    stream = G.generate(extractive, documents, settings)
+    while True:
+        try:
+            next(stream)
+        except StopIteration as done:
+            return done.value
+
+
+@pytest.mark.parametrize("judge", [False, True])
+def test_a_verified_answer_is_shown_and_the_judge_is_not_asked(monkeypatch, judge):
+    model = Scripted("Ada Park wrote the first version of Lighthouse [1].", "no")
+    a = _generate(monkeypatch, model, judge=judge)
+    assert a.generator == "scripted" and not a.abstained and a.text.endswith("[1]") and len(model.asked) == 1
+
+
+def test_without_the_judge_an_unverifiable_answer_shows_the_extractive_one(monkeypatch):
+    model = Scripted("Grace Hopper wrote the first version of Lighthouse [1].")
+    a = _generate(monkeypatch, model, judge=False)
+    assert not a.abstained and a.generator == "extractive" and a.text.startswith("Ada Park wrote")
+    assert "grace" in a.notes[-1] and "showing the extractive answer" in a.notes[-1] and len(model.asked) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict", "refused"),
+    [("Grace Hopper wrote it in 1990 [1].", "No.", True), ("Grace Hopper wrote it in 1990 [1].", "Yes", False)],
+)
+def test_the_judge_decides_whether_the_extractive_quotes_stand_in(monkeypatch, reply, verdict, refused):
+    model = Scripted(reply, verdict)
+    a = _generate(monkeypatch, model, judge=True)
+    judge_prompt = model.asked[1][-1]["content"]
+    assert "Ada Park wrote the first version of Lighthouse." in judge_prompt and "Who wrote" in judge_prompt
+    assert a.abstained is refused
+    if refused:
+        assert (
+            a.citations == ()
+            and a.passages
+            and "scripted judged that the quoted passages don't answer it" in a.notes[-1]
+        )
+        assert "1990 is not in [1]" in a.notes[-1]  # why the model's own answer was not used
+    else:
+        assert a.generator == "extractive" and a.text.startswith("Ada Park wrote")
+
+
+def test_the_judge_also_rules_on_a_reply_without_citations(monkeypatch):
+    a = _generate(monkeypatch, Scripted("Grace Hopper wrote it.", "no"), judge=True)
+    assert a.abstained and "cited no passage" in a.notes[-1] and "judged" in a.notes[-1]
+    with pytest.raises(GeneratorError, match="cited no passage"):  # judge says yes: the usual fallback
+        _generate(monkeypatch, Scripted("Grace Hopper wrote it.", "yes"), judge=True)
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict"), [("Yes.", True), ("no, it does not", False), ("Maybe", None), ("", None)]
+)
+def test_the_judge_reply_is_read_from_its_first_word(reply, verdict):
+    from qa.generate import judge_verdict
+
+    assert judge_verdict(reply) is verdict
+
+
 # --- failures: one line, naming the fix ---------------------------------------------------------
 
 
@@ -137,7 +324,8 @@ def _gen_error(settings: Settings) -> str:
     from qa.generate import build_messages, generator_for
 
     with pytest.raises(GeneratorError) as e:
-        list(generator_for(settings.generator).stream(build_messages("Who wrote Lighthouse?", [], settings), settings))
+        llm = settings.llm
+        list(generator_for(llm.generator).stream(build_messages("Who wrote Lighthouse?", [], llm), llm))
     msg = str(e.value)
     assert "\n" not in msg
     return msg
@@ -205,10 +393,10 @@ def test_a_model_answer_keeps_only_verified_sentences_with_exact_citations(kb_in
 
     settings = Settings()
     base = extractive_answer("Who designed Driftwood, and how does it compress readings?", index=kb_index)
-    passages = prompt_passages(base.passages, settings)
+    passages = prompt_passages(base.passages, settings.llm)
     n = 1 + next(i for i, p in enumerate(passages) if p.chunk.source == "driftwood.txt")
     raw = f"Driftwood was designed by Tomas Vik [{n}]. It compresses readings with zstd on a GPU [{n}]. It is fast [9]."
-    a = verified_answer(base, passages, raw, kb_index, "fake", settings)
+    a = verified_answer(base, passages, raw, _documents(kb_index, passages), "fake")
     assert not a.abstained and a.raw == raw and a.generator == "fake"
     assert a.text == "Driftwood was designed by Tomas Vik. [1]"
     assert [s.verified for s in a.sentences] == [True, False, False]
@@ -219,18 +407,25 @@ def test_a_model_answer_keeps_only_verified_sentences_with_exact_citations(kb_in
 
 
 @pytest.mark.slow
-def test_an_answer_with_nothing_verified_is_an_abstention_that_keeps_the_passages(kb_index):
+def test_an_answer_with_nothing_verified_shows_the_extractive_answer_with_the_reasons(kb_index):
+    """Two outcomes kept apart: unverifiable sentences are not a refusal (the extractive answer is shown, with a
+    note); the model saying the passages don't answer is one."""
     from qa.generate import verified_answer
     from qa.pipeline import answer as extractive_answer
 
     base = extractive_answer("Who designed Driftwood?", index=kb_index)
+    docs = _documents(kb_index, base.passages)
     invented = "Driftwood was designed by Linus Torvalds in 1991 [1]."
-    a = verified_answer(base, base.passages, invented, kb_index, "fake", Settings())
-    assert a.abstained and a.citations == () and "could not be verified" in a.text
-    assert a.passages == base.passages and not a.sentences[0].verified
+    a = verified_answer(base, base.passages, invented, docs, "fake")
+    assert not a.abstained and a.generator == "extractive" and a.text == base.text and "Tomas Vik" in a.text
+    assert a.citations == base.citations and a.passages == base.passages
+    [note] = [n for n in a.notes if "could not be verified" in n]
+    assert note.startswith("fake's answer") and "number 1991 is not in [1]" in note
+    assert note.endswith(": showing the extractive answer")
     for declined in ["NOT IN DOCUMENTS", "The passages do not say. NOT IN DOCUMENTS"]:
-        model_declined = verified_answer(base, base.passages, declined, kb_index, "fake", Settings())
-        assert model_declined.abstained and "don't say" in model_declined.text
+        model_declined = verified_answer(base, base.passages, declined, docs, "fake")
+        assert model_declined.abstained and "don't say" in model_declined.text and model_declined.generator == "fake"
+        assert model_declined.citations == () and model_declined.passages == base.passages
 
 
 @pytest.mark.slow
@@ -240,10 +435,18 @@ def test_an_answer_without_any_citation_is_a_generator_error(kb_index):
 
     base = extractive_answer("Who designed Driftwood?", index=kb_index)
     with pytest.raises(GeneratorError, match=r"cited no passage \[n\]"):
-        verified_answer(base, base.passages, "Tomas Vik designed Driftwood.", kb_index, "fake", Settings())
+        verified_answer(
+            base, base.passages, "Tomas Vik designed Driftwood.", _documents(kb_index, base.passages), "fake"
+        )
     # a model that goes on numbering passages of its own ("[6] ...") cited nothing it was given either
     with pytest.raises(GeneratorError, match=r"only passages it was not given \(\[6\]\)"):
-        verified_answer(base, base.passages, "[6] Driftwood: Tomas Vik designed it.", kb_index, "fake", Settings())
+        verified_answer(
+            base, base.passages, "[6] Driftwood: Tomas Vik designed it.", _documents(kb_index, base.passages), "fake"
+        )
+
+
+def _documents(index, passages) -> dict:
+    return {p.chunk.source: index.document(p.chunk.source) for p in passages}
 
 
 def _assert_exact(a: Answer, kb_dir: Path) -> None:
@@ -280,8 +483,8 @@ def _ask_streaming(question: str, kb_index, settings: Settings) -> tuple[str, An
 
 def _assert_generated_contract(streamed: str, a: Answer, name: str, kb_dir: Path) -> None:
     """Whatever a small model writes, what reaches the user is verified, cited exactly, or an honest fallback."""
-    if a.generator == "extractive":  # the model wrote no citations: the extractive answer, with a note
-        assert any(n.startswith("generator failed") for n in a.notes)
+    if a.generator == "extractive":  # no citation, or nothing verified: the extractive answer, with a note
+        assert any(n.startswith("generator failed") or "could not be verified" in n for n in a.notes), a.notes
         return
     assert a.generator == name and a.raw and streamed == a.raw  # streamed text is the raw model output
     shown = [s for s in a.sentences if s.verified]
@@ -385,3 +588,24 @@ def test_a_server_slower_than_the_timeout_is_a_one_line_error(llama_server, kb_i
     assert "0.01 s" in msg and "QA_LLM_TIMEOUT" in msg
     a = answer("Who designed the Driftwood database?", index=kb_index, settings=settings)
     assert not a.abstained and "Tomas Vik" in a.text and any("QA_LLM_TIMEOUT" in n for n in a.notes)
+
+
+def test_the_audit_flags_a_shown_number_or_name_its_quotes_do_not_hold():
+    """benchmarks/audit_generated.py, the closing check over eval records, catches what it exists to catch."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("audit", Path(__file__).parents[1] / "benchmarks/audit_generated.py")
+    audit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(audit)
+    quote = {"n": 1, "section": "Lighthouse > Origins", "quote": "Ada Park wrote the first version in 2019."}
+    record = {"id": "q1", "generator": "llama:x", "abstained": False, "citations": [quote]}
+    good = {**record, "candidate_answer": "Ada Park wrote Lighthouse's first version in 2019. [1]"}
+    bad = {**record, "candidate_answer": "Tomas Vik wrote it in 2020. [1] Ada Park helped. [2]"}
+    counts, failures = audit.audit([good, bad, {**bad, "generator": "extractive"}])
+    assert counts == {"answers": 2, "sentences": 3, "numbers": 2, "names": 5}
+    assert failures == [
+        "q1: number 2020 of “Tomas Vik wrote it in 2020.” is not in its quotes [1]",
+        "q1: name Tomas of “Tomas Vik wrote it in 2020.” is not in its quotes [1]",
+        "q1: name Vik of “Tomas Vik wrote it in 2020.” is not in its quotes [1]",
+        "q1: “Ada Park helped.” cites [2], not a shown citation",
+    ]
