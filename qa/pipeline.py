@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from qa import checks
 from qa.cache import VectorCache
 from qa.calibrate import calibrate
 from qa.calibrate import current as calibration_current
@@ -298,6 +299,7 @@ def stream_answer(
     generator fails. A generator's streamed text is provisional; the final Answer holds only verified sentences.
     """
     t0 = time.perf_counter()
+    question, history = checks.question(question, history)  # one-line InputError for anything but text
     settings = settings or current()
     s = settings.answer
     query = parse(question, history=history, max_chars=s.max_question_chars)
