@@ -244,7 +244,10 @@ def chunk_document(
 ) -> list[Chunk]:
     """Split a document into chunks of whole sentences that fit `max_tokens` word pieces with their heading."""
     text = doc.text
-    blocks = markdown_blocks(text) if doc.format in ("md", "html") else text_blocks(text, doc.title)
+    # plain text, PDF and RTF have no markup: headings are guessed; every other format is stored as Markdown-like
+    # text (qa/load/markup.py) whose `#` lines are its real headings, slide titles and chapters
+    plain = doc.format in ("txt", "pdf", "rtf")
+    blocks = text_blocks(text, doc.title) if plain else markdown_blocks(text)
 
     # group body blocks under their heading path
     sections: list[tuple[str, list[Block]]] = []
@@ -261,7 +264,7 @@ def chunk_document(
         path = " > ".join(names)
         if doc.pages:
             page = sum(1 for p in doc.pages if p <= b.start)
-            path += f" (p. {page})"
+            path += f" (slide {page})" if doc.format == "pptx" else f" (p. {page})"
         if sections and sections[-1][0] == path:
             sections[-1][1].append(b)
         else:

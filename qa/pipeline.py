@@ -41,7 +41,7 @@ def build_index(
     """Index a folder, embedding only what changed since the last build; returns the opened index."""
     settings = settings or current()
     folder = Path(folder).expanduser()
-    files = scan(folder, max_file_mb=settings.max_file_mb)
+    files = scan(folder, max_file_mb=settings.max_file_mb, follow_links=settings.follow_links)
     if not files:
         raise InputError(f"no documents in {folder}: add .md, .txt, .html or .pdf files, then run qa index {folder}")
     store = store_for(index_dir or settings.index_dir_for(folder), settings.index)
