@@ -128,6 +128,9 @@ def _looks_like_heading(line: str) -> bool:
     )
 
 
+# A first line of this many words is quotable even when it is the title: titles are shorter ("Driftwood",
+# "TAR(1) GNU TAR Manual TAR(1)"); a PDF's first line "The gauge network covers 312 stations along the fjord" is not
+_STATEMENT_WORDS = 6
 _ENDS_SENTENCE = re.compile(r"[.!?:\"”’)]$")  # a line that ends here ends a sentence, not a wrapped line
 
 
@@ -184,8 +187,9 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
                 continue  # a bare "-" or "*" separator line
             if not joined and (_looks_like_heading(line) or (first and " ".join(line.split()) == title)):
                 blocks.append(Block("heading", s, e, level=1 if first else 2))
-                if not first:
-                    # a guessed heading may be a byline or a caption ("Published at 28.06.2022"): keep it quotable
+                if not first or len(line.split()) >= _STATEMENT_WORDS:
+                    # a guessed heading may be a byline or a caption ("Published at 28.06.2022"), and a first line
+                    # taken as the title may state a fact ("The network covers 312 stations"): keep it quotable
                     blocks.append(Block("body", s, e))
             else:
                 blocks.append(Block("body", s, e))

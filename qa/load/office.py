@@ -3,7 +3,7 @@
 python-docx gives paragraphs with their styles (Title, Heading N, List ...) and tables in document order;
 python-pptx gives each slide's title, text frames, tables and notes; openpyxl gives each sheet's cell values.
 All are written as Markdown-like text (markup.py), so headings and slide titles become section paths and
-slide numbers appear in citations.
+slide numbers appear in citations. A spreadsheet row names its columns; a table inside a document stays as shown.
 """
 
 from __future__ import annotations
@@ -149,11 +149,26 @@ def _cell(value: object) -> str:
 
 
 def _rows(out: TextWriter, rows) -> None:  # type: ignore[no-untyped-def]
+    """A sheet's rows; under a header row of names, each cell is labelled with its column's name
+    ("| Station: Tromsø | Gauges: 45 |"), so a row quoted alone still says what its numbers are."""
+    header: list[str] | None = None
     for row in rows:
         cells = [_cell(v) for v in row]
         while cells and not cells[-1].strip():
             cells.pop()
+        if not any(c.strip() for c in cells):
+            continue
+        if header is None:
+            names = [" ".join(c.split()) for c in cells]
+            header = names if all(n and not _NUMBER.fullmatch(n) for n in names) else []
+            out.row(cells)
+            continue
+        if header:
+            cells = [f"{header[i]}: {c}" if i < len(header) and c.strip() else c for i, c in enumerate(cells)]
         out.row(cells)
+
+
+_NUMBER = re.compile(r"[-+]?[\d.,]+%?")
 
 
 def xlsx_text(data: bytes) -> tuple[str, str | None]:
