@@ -81,7 +81,7 @@ def _errors() -> Iterator[None]:
 
 @app.command()
 def index(
-    path: Annotated[Path, typer.Argument(help="Folder of .md, .txt, .html and .pdf files (searched recursively).")],
+    path: Annotated[Path, typer.Argument(help="Folder of documents: md, txt, html, pdf, Office, epub, rtf.")],
     index_dir: IndexOpt = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-embed everything instead of only what changed.")

@@ -12,10 +12,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Manuals shipped as HTML by Debian packages (installed by ./dev setup all)
+
+def _newest(pattern: str) -> Path:
+    found = sorted(Path("/").glob(pattern.lstrip("/")))
+    return found[-1] if found else Path(pattern.replace("*", "N"))
+
+
+# Manuals shipped as HTML by Debian packages (./dev setup all installs them)
 MANUALS = {
-    "python": Path("/usr/share/doc/python3.11/html"),  # python3-doc: Sphinx
-    "postgresql": Path("/usr/share/doc/postgresql-doc-15/html"),  # postgresql-doc-15: DocBook
+    "python": _newest("/usr/share/doc/python3.*[0-9]/html"),  # python3-doc: Sphinx
+    "postgresql": _newest("/usr/share/doc/postgresql-doc-*/html"),  # postgresql-doc: DocBook
     "diffutils": Path("/usr/share/doc/diffutils"),  # diffutils-doc: GNU Texinfo 6.8, a node per page
     "gettext": Path("/usr/share/doc/gettext"),  # gettext-doc: GNU texi2html, a chapter per page
 }

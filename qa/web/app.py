@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import IndexMissingError, InputError, QAError
+from qa.load import FORMATS
 from qa.pipeline import answer, build_index, open_index, stream_answer, threshold_for
 from qa.present import answer_dict
 from qa.settings import Settings, apply_environment
@@ -40,7 +41,7 @@ from qa.web.render import (
 
 log = logging.getLogger("qa")
 
-UPLOAD_TYPES = (".md", ".txt", ".html", ".htm", ".pdf")
+UPLOAD_TYPES = tuple(FORMATS)  # every format qa reads
 
 
 # --- side effects: uploads, feedback, the index the app answers from -------------------------------
