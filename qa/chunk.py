@@ -128,6 +128,9 @@ def _looks_like_heading(line: str) -> bool:
     )
 
 
+# A first line of this many words is quotable even when it is the title: titles are shorter ("Driftwood",
+# "TAR(1) GNU TAR Manual TAR(1)"); a PDF's first line "The gauge network covers 312 stations along the fjord" is not
+_STATEMENT_WORDS = 6
 _ENDS_SENTENCE = re.compile(r"[.!?:\"”’)]$")  # a line that ends here ends a sentence, not a wrapped line
 
 
@@ -184,8 +187,9 @@ def text_blocks(text: str, title: str = "") -> list[Block]:
                 continue  # a bare "-" or "*" separator line
             if not joined and (_looks_like_heading(line) or (first and " ".join(line.split()) == title)):
                 blocks.append(Block("heading", s, e, level=1 if first else 2))
-                if not first:
-                    # a guessed heading may be a byline or a caption ("Published at 28.06.2022"): keep it quotable
+                if not first or len(line.split()) >= _STATEMENT_WORDS:
+                    # a guessed heading may be a byline or a caption ("Published at 28.06.2022"), and a first line
+                    # taken as the title may state a fact ("The network covers 312 stations"): keep it quotable
                     blocks.append(Block("body", s, e))
             else:
                 blocks.append(Block("body", s, e))
@@ -244,7 +248,10 @@ def chunk_document(
 ) -> list[Chunk]:
     """Split a document into chunks of whole sentences that fit `max_tokens` word pieces with their heading."""
     text = doc.text
-    blocks = markdown_blocks(text) if doc.format in ("md", "html") else text_blocks(text, doc.title)
+    # plain text, PDF and RTF have no markup: headings are guessed; every other format is stored as Markdown-like
+    # text (qa/load/markup.py) whose `#` lines are its real headings, slide titles and chapters
+    plain = doc.format in ("txt", "pdf", "rtf")
+    blocks = text_blocks(text, doc.title) if plain else markdown_blocks(text)
 
     # group body blocks under their heading path
     sections: list[tuple[str, list[Block]]] = []
@@ -261,7 +268,7 @@ def chunk_document(
         path = " > ".join(names)
         if doc.pages:
             page = sum(1 for p in doc.pages if p <= b.start)
-            path += f" (p. {page})"
+            path += f" (slide {page})" if doc.format == "pptx" else f" (p. {page})"
         if sections and sections[-1][0] == path:
             sections[-1][1].append(b)
         else:

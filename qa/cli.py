@@ -136,7 +136,7 @@ def index(
         Path,
         typer.Argument(
             parser=_folder("the folder to index"),
-            help="Folder of .md, .txt, .html and .pdf files (searched recursively).",
+            help="Folder of documents: md, txt, html, pdf, Office, epub, rtf (searched recursively).",
         ),
     ],
     index_dir: IndexOpt = None,

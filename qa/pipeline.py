@@ -53,7 +53,7 @@ def build_index(
     settings = settings or current()
     s = settings.index
     folder = Path(folder).expanduser()
-    files = scan(folder, max_file_mb=settings.max_file_mb)
+    files = scan(folder, max_file_mb=settings.max_file_mb, follow_links=settings.follow_links)
     if not files:
         raise InputError(f"no documents in {folder}: add .md, .txt, .html or .pdf files, then run qa index {folder}")
     store = store_for(index_dir or settings.index_dir_for(folder), s)

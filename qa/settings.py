@@ -18,7 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # bump when documents or chunks change (boundaries, titles, what is quoted or embedded): old indexes rebuild
-CHUNKER_VERSION = 11  # 11: what is embedded is chosen (shape["vectors"])
+CHUNKER_VERSION = 12  # 11: what is embedded is chosen (shape["vectors"]); 12: Office and e-book formats, HTML as the page reads
 
 
 class Settings(BaseSettings):
@@ -73,7 +73,12 @@ class Settings(BaseSettings):
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto", description="FAISS index: flat (exact), hnsw or ivf (IVF-SQ8); auto picks by corpus size."
     )
-    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped with a warning.")
+    max_file_mb: float = Field(
+        50.0, gt=0, description="Files larger than this are skipped with a warning; an Office file may unpack to 4x."
+    )
+    follow_links: bool = Field(
+        False, description="Follow symlinks that lead out of the documents folder (off: a link to /etc is not indexed)."
+    )
 
     # --- retrieval ----------------------------------------------------------------------------
     dense_k: int = Field(50, ge=1, description="Candidates taken from the dense (FAISS) search.")

@@ -10,10 +10,11 @@ import unicodedata
 from pathlib import Path
 
 from qa.errors import InputError
+from qa.load import FORMATS
 
 log = logging.getLogger("qa")
 
-UPLOAD_TYPES = (".md", ".txt", ".html", ".htm", ".pdf")
+UPLOAD_TYPES = tuple(FORMATS)  # every format qa reads
 MAX_NAME_BYTES = 200  # most file systems allow 255 bytes a name; room left for " (99)" and the extension
 
 
