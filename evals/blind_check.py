@@ -21,8 +21,32 @@ from pathlib import Path
 
 KINDS = {"lookup", "paraphrase", "multi", "unanswerable", "unanswerable_offtopic"}
 SKIP = {"script", "style", "head", "noscript", "template"}
-BLOCK = {"p", "div", "br", "li", "tr", "td", "th", "dt", "dd", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
-         "table", "ul", "ol", "dl", "section", "blockquote", "caption", "title"}
+BLOCK = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "td",
+    "th",
+    "dt",
+    "dd",
+    "pre",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "section",
+    "blockquote",
+    "caption",
+    "title",
+}
 
 
 class _Text(HTMLParser):
@@ -110,11 +134,14 @@ def check(jsonl: Path, corpus: Path) -> int:
         words = normalise(q.get("question", "")).split()
         for s, page in all_pages.items():
             for i in range(len(words) - 9):
-                if " " + " ".join(words[i:i + 10]) + " " in page:
+                if " " + " ".join(words[i : i + 10]) + " " in page:
                     bad(f"question shares 10+ words in a row with {s}")
                     break
-    print(f"{jsonl}: {len(questions)} questions, " + ", ".join(f"{n} {k}" for k, n in kinds.most_common())
-          + f"; {problems} problems")
+    print(
+        f"{jsonl}: {len(questions)} questions, "
+        + ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+        + f"; {problems} problems"
+    )
     return 1 if problems else 0
 
 

@@ -58,6 +58,13 @@ def _questions(settings: Settings, n: int) -> list[str]:
     return [qs[i] for i in rng.permutation(len(qs))][:n] if len(qs) >= n else (qs * (n // len(qs) + 1))[:n]
 
 
+def index_location(settings: Settings, work: Path) -> str:
+    """Where the bench builds its index: a folder in its temp dir, or the collection 'qa-bench' of QA_STORE."""
+    if settings.store is not None and settings.store.get_secret_value():
+        return f"{settings.store.get_secret_value()}#qa-bench"
+    return str(work / "index")
+
+
 # --- indexing --------------------------------------------------------------------------------
 
 
@@ -157,7 +164,7 @@ def bench_indexing(folder: Path, settings: Settings, work: Path, *, rounds: int 
 # --- queries ---------------------------------------------------------------------------------
 
 
-def bench_queries(index_dir: Path, settings: Settings, n: int) -> dict[str, Any]:
+def bench_queries(index_dir: str | Path, settings: Settings, n: int) -> dict[str, Any]:
     """Warm latency per stage over a fixed question list."""
     from qa.pipeline import answer, open_index
 
@@ -179,7 +186,7 @@ def bench_queries(index_dir: Path, settings: Settings, n: int) -> dict[str, Any]
     }
 
 
-def bench_cold_start(index_dir: Path, runs: int = 3) -> dict[str, Any]:
+def bench_cold_start(index_dir: str | Path, runs: int = 3) -> dict[str, Any]:
     """Process start to printed answer for `qa ask`, and `qa --help`."""
     exe = [sys.executable, "-m", "qa.cli"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -189,7 +196,9 @@ def bench_cold_start(index_dir: Path, runs: int = 3) -> dict[str, Any]:
         subprocess.run(exe + args, env=env, check=True, capture_output=True)
         return time.perf_counter() - t0
 
-    asks = [timed(["ask", "Who introduced gVisor?", "--index", str(index_dir)]) for _ in range(runs)]
+    url, _, collection = str(index_dir).partition("#")
+    where = ["--store", url, "--collection", collection] if "://" in url else ["--index", str(index_dir)]
+    asks = [timed(["ask", "Who introduced gVisor?", *where]) for _ in range(runs)]
     helps = [timed(["--help"]) for _ in range(runs)]
     return {"qa_ask_s_p50": round(statistics.median(asks), 2), "qa_help_s_p50": round(statistics.median(helps), 3)}
 
@@ -362,21 +371,22 @@ def main(
             "python": platform.python_version(),
         },
         "docs": str(folder),
+        "store": "postgresql" if "://" in index_location(settings, Path()) else "local",
     }
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         console.print(f"[bold]indexing[/] {folder} ...")
         result["indexing"] = bench_indexing(folder, settings, work, rounds=1 if quick else 2)
         console.print("[bold]queries[/] ...")
-        result["query"] = bench_queries(work / "index", settings, n_queries)
+        result["query"] = bench_queries(index_location(settings, work), settings, n_queries)
         console.print("[bold]cold start[/] ...")
-        result["cold_start"] = bench_cold_start(work / "index", runs=1 if quick else 3)
+        result["cold_start"] = bench_cold_start(index_location(settings, work), runs=1 if quick else 3)
         if scale:
             from qa.embed import load_embedder
             from qa.pipeline import open_index
 
-            index = open_index(work / "index", settings=settings)
-            rows = range(index.n_chunks)
+            index = open_index(index_location(settings, work), settings=settings)
+            rows = index.rows()
             base = np.concatenate([index.chunk_vectors(rows), *index.sentence_vectors(rows)])
             emb = load_embedder(index.model)
             qs = _questions(settings, 200 if not quick else 20)
@@ -391,7 +401,7 @@ def main(
                 result["scale"]["rows"] += bench_scale(
                     base, queries, n, kinds, work, lambda m: console.print(m, style="dim")
                 )
-            sentences = [s for c in index.chunks(range(index.n_chunks)) for s in c.sentence_texts()]
+            sentences = [s for c in index.chunks(index.rows()) for s in c.sentence_texts()]
             result["scale"]["keyword"] = [bench_keyword(sentences, qs, n) for n in scale]
             for row in result["scale"]["keyword"]:
                 console.print(f"  bm25 @ {row['n']:,}: {row}", style="dim")

@@ -35,3 +35,7 @@ class GeneratorError(QAError):
 
 class DiskFullError(QAError):
     """The disk holding the index filled up during a build; what was computed so far is kept."""
+
+
+class StoreError(QAError):
+    """A database store that cannot be reached or used: bad URL, login, rights, a missing extension, a newer schema."""

@@ -18,7 +18,9 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # bump when documents or chunks change (boundaries, titles, what is quoted or embedded): old indexes rebuild
-CHUNKER_VERSION = 12  # 11: what is embedded is chosen (shape["vectors"]); 12: Office and e-book formats, HTML as the page reads
+CHUNKER_VERSION = (
+    12  # 11: what is embedded is chosen (shape["vectors"]); 12: Office and e-book formats, HTML as the page reads
+)
 
 
 class Settings(BaseSettings):
@@ -32,6 +34,14 @@ class Settings(BaseSettings):
     )
     docs: Path = Field(Path("docs"), description="Folder answered over when no index is given.")
     index_dir: Path | None = Field(None, description="Index folder; default derives from the documents folder.")
+    store: SecretStr | None = Field(
+        None,
+        description="Keep indexes in a database instead of folders: postgresql://USER:PASSWORD@HOST:5432/DB "
+        "(PostgreSQL + pgvector; pip install 'qa[pg]'). Empty: local folders.",
+    )
+    collection: str | None = Field(
+        None, description="Collection name in the QA_STORE database; default: the documents folder's name."
+    )
 
     # --- ingest -------------------------------------------------------------------------------
     model: str = Field(
@@ -193,6 +203,14 @@ class Settings(BaseSettings):
             tag = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
             return self.home.expanduser() / "indexes" / f"{folder.name}-{tag}"
         return folder.parent / ".qa" / folder.name
+
+    def location_for(self, folder: Path) -> str:
+        """Where the index of a documents folder lives: QA_STORE's database (collection: QA_COLLECTION, else the
+        folder's name) when set, else the index folder."""
+        url = self.store.get_secret_value() if self.store is not None else ""
+        if not url:  # QA_STORE unset or empty
+            return str(self.index_dir_for(folder))
+        return f"{url}#{self.collection or folder.expanduser().resolve().name}"
 
     def feedback_path(self) -> Path:
         if self.feedback_file is not None:
