@@ -175,7 +175,7 @@ def replay(args) -> None:
     )
     if args.json:  # the records benchmarks/audit_generated.py reads, in qa eval's --json shape
         Path(args.json).write_text(json.dumps({"records": records}, indent=1, ensure_ascii=False), encoding="utf-8")
-    vals = [rows[q.id] for q in qs if q.id in rows]
+    vals = [rows[q.id] for q in qs if q.id in rows and rows[q.id]["prompt_tokens"] is not None]
     if vals:
         print(
             "model: prompt tokens mean {:.0f}, completion tokens mean {:.1f}, seconds mean {:.1f} (n={})".format(

@@ -84,6 +84,17 @@ def test_a_wrong_number_is_rejected_even_when_every_word_matches():
     assert check(Claim("Readings arrive every 90 seconds.", (2,)), PASSAGES).verified
 
 
+def test_a_full_sentence_must_state_its_answer_where_the_passage_says_it_of_what_was_asked():
+    """A near miss Qwen2.5-Coder-1.5B answered: every word of its sentence is in [1], the year in a sentence
+    about something else."""
+    question = "In what year was Linkerd first released?"
+    near = ["CNCF > Projects\nLWN's coverage of KubeCon Austin 2017 credited Linkerd with pioneering the service mesh."]
+    [v] = verify("Linkerd was first released in 2017 [1].", near, question=question)
+    assert not v.verified and v.reason == "2017 not stated with the question's words in [1]"
+    stated = ["Linkerd > History\nLinkerd was first released in 2016 by Buoyant."]
+    assert verify("Linkerd was first released in 2016 [1].", stated, question=question)[0].verified
+
+
 def test_a_number_restated_from_the_question_must_be_in_the_passage_too():
     """A near miss: the question's premise (2019) is not what the passage says, so the answer built on it is not
     backed, however well its other words match."""
@@ -227,7 +238,8 @@ def _lighthouse_answer() -> tuple[Answer, dict]:
     gauges = "Each gauge sends a reading every 90 seconds. Tomas Vik maintains the radio link."
     doc, doc2 = Document("lighthouse.md", "Lighthouse", text, "md"), Document("gauges.md", "Gauges", gauges, "md")
     chunk = Chunk("c1", doc.source, doc.title, "Lighthouse > Origins", 0, len(text), text, ((0, 47), (48, 67)))
-    chunk2 = Chunk("c2", doc2.source, doc2.title, "Gauges", 0, len(gauges), gauges, ((0, 44), (45, len(gauges))))
+    section2 = "Lighthouse > First version > Gauges"
+    chunk2 = Chunk("c2", doc2.source, doc2.title, section2, 0, len(gauges), gauges, ((0, 44), (45, len(gauges))))
     quote = Citation(1, doc.source, chunk.section, 0, 47, text[:47], 0.9, chunk.id)
     question = "Who wrote the first version of Lighthouse?"
     passages = (Passage(chunk, 1.0, "both"), Passage(chunk2, 0.5, "dense"))
