@@ -6,7 +6,6 @@ Heavy imports (torch, faiss, gradio) happen inside commands so `qa --help` answe
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -23,11 +22,38 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """A usage error as one line on stderr (typer's own is a boxed panel): print it, return the Exit to raise."""
+    from qa.present import visible
+
+    typer.echo(f"error: {visible(message)}", err=True)
+    return typer.Exit(code)
+
+
+def _folder(what: str) -> Any:  # noqa: ANN401
+    """A parser for a folder argument that refuses an empty one: typer turns "" into Path("."), the current folder."""
+
+    def parse(value: str) -> Path:
+        if not value.strip():
+            raise _fail(f"{what} is empty; name a folder, e.g. docs/")
+        return Path(value)
+
+    return parse
+
+
 IndexOpt = Annotated[
     Path | None,
-    typer.Option("--index", help="Index folder (default: .qa/<name> beside the documents, or under QA_HOME)."),
+    typer.Option(
+        "--index",
+        parser=_folder("--index"),
+        help="Index folder (default: .qa/<name> beside the documents, or under QA_HOME).",
+    ),
 ]
-DocsOpt = Annotated[Path | None, typer.Option("--docs", help="Documents folder (default: QA_DOCS, or docs/).")]
+DocsOpt = Annotated[
+    Path | None,
+    typer.Option("--docs", parser=_folder("--docs"), help="Documents folder (default: QA_DOCS, or docs/)."),
+]
 GeneratorOpt = Annotated[
     str | None,
     typer.Option(
@@ -36,23 +62,47 @@ GeneratorOpt = Annotated[
 ]
 
 
+# the options whose Settings field has another name than the option
+OPTION_OF = {
+    "abstain_threshold": "--threshold",
+    "top_k": "--top-k",
+    "index_dir": "--index",
+    "index_type": "--index-type",
+}
+
+
 def _settings(**overrides: Any):  # noqa: ANN202
+    """Settings from the environment and the given options; an invalid value (nan, out of range) is one line
+    naming the option or QA_ variable it came from."""
     from pydantic import ValidationError
 
     from qa.settings import Settings, apply_environment
 
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**given)
     except ValidationError as e:
         err = e.errors()[0]
-        raise typer.BadParameter(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+        field = str(err["loc"][0]) if err["loc"] else ""
+        where = OPTION_OF.get(field, f"--{field.replace('_', '-')}") if field in given else f"QA_{field.upper()}"
+        value = err.get("input")
+        raise _fail(f"{where} {value!r}: {err['msg'].lower()}; pass a valid value (see qa --help)") from None
     apply_environment(settings)  # the one place the CLI sets what libraries read from the environment
     return settings
 
 
+class _VisibleFormatter(logging.Formatter):
+    """Log lines name files, and a file name can hold escape sequences: show them, never send them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from qa.present import visible
+
+        return visible(super().format(record))
+
+
 def _setup_logging(verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_VisibleFormatter("%(levelname)s: %(message)s"))
     log = logging.getLogger("qa")
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -68,11 +118,12 @@ def _setup_logging(verbose: bool = False) -> None:
 def _errors() -> Iterator[None]:
     """Expected failures become one line on stderr and exit code 1; bugs keep their traceback."""
     from qa.errors import QAError
+    from qa.present import visible
 
     try:
         yield
     except QAError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {visible(str(e))}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -81,7 +132,13 @@ def _errors() -> Iterator[None]:
 
 @app.command()
 def index(
-    path: Annotated[Path, typer.Argument(help="Folder of .md, .txt, .html and .pdf files (searched recursively).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            parser=_folder("the folder to index"),
+            help="Folder of .md, .txt, .html and .pdf files (searched recursively).",
+        ),
+    ],
     index_dir: IndexOpt = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-embed everything instead of only what changed.")
@@ -167,8 +224,8 @@ def ask(
 ) -> None:
     """Answer a question with cited quotes, or say the documents don't answer it."""
     _setup_logging()
-    if question == "-":
-        question = sys.stdin.read()
+    if question == "-":  # bytes, so invalid UTF-8 becomes U+FFFD instead of a UnicodeDecodeError
+        question = sys.stdin.buffer.read().decode("utf-8", "replace")
     settings = _settings(docs=docs, top_k=top_k, abstain_threshold=threshold, generator=generator)
     with _errors():
         from qa.pipeline import answer, open_index
@@ -176,9 +233,9 @@ def ask(
         idx = open_index(index_dir, settings=settings) if index_dir else None
         result = answer(question, index=idx, settings=settings)
         if as_json:
-            from qa.present import answer_dict
+            from qa.present import answer_dict, json_text
 
-            typer.echo(json.dumps(answer_dict(result), indent=2, ensure_ascii=False))
+            typer.echo(json_text(answer_dict(result)))
         else:
             from rich.console import Console
 
@@ -205,12 +262,16 @@ def serve(
     first."""
     _setup_logging()
     settings = _settings(docs=docs, index_dir=index_dir, host=host, port=port, generator=generator)
-    if auth is not None and ":" not in auth:
-        raise typer.BadParameter("--auth must be user:pass")
+    login = None
+    if auth is not None:
+        user, _, password = auth.partition(":")
+        if not user.strip() or not password:  # ":" or "user:" would lock everyone out
+            raise _fail("--auth needs a user and a password, as --auth user:pass")
+        login = (user.strip(), password)  # Gradio strips the user name typed on the login page
     with _errors():
         from qa.web import serve as run
 
-        run(settings, auth=tuple(auth.split(":", 1)) if auth else None, watch=watch)  # type: ignore[arg-type]
+        run(settings, auth=login, watch=watch)
 
 
 @app.command()

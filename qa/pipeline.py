@@ -11,6 +11,7 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from qa import checks
 from qa.calibrate import calibrate
 from qa.calibrate import current as calibration_current
 from qa.chunk import chunk_document
@@ -167,6 +168,7 @@ def stream_answer(
     generator fails. A generator's streamed text is provisional; the final Answer holds only verified sentences.
     """
     t0 = time.perf_counter()
+    question, history = checks.question(question, history)  # one-line InputError for anything but text
     settings = settings or current()
     s = settings.answer
     query = parse(question, history=history, max_chars=s.max_question_chars)

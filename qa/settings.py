@@ -24,7 +24,7 @@ CHUNKER_VERSION = 10
 class Settings(BaseSettings):
     """All of qa's configuration. Every field can be set as QA_<NAME> in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", frozen=True, allow_inf_nan=False)
 
     # --- where things live -------------------------------------------------------------------
     home: Path | None = Field(
@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # --- answering ----------------------------------------------------------------------------
     abstain_threshold: float | None = Field(
         None,
+        ge=0,
+        le=1,
         description="Answers whose confidence is below this abstain; empty: the reader's own calibrated threshold "
         "(0.40 for the default reader; see qa eval --sweep).",
     )

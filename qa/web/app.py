@@ -7,23 +7,26 @@ sanitize). Gradio is imported inside the functions, after Settings has set the o
 """
 
 import datetime as dt
+import errno
 import json
 import logging
-import os
-import re
-import shutil
+import math
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from qa import checks
 from qa.errors import IndexMissingError, InputError, QAError
 from qa.pipeline import answer, build_index, open_index, stream_answer, threshold_for
 from qa.present import answer_dict
 from qa.settings import Settings, apply_environment
 from qa.stores import Reader as Index
 from qa.types import Answer
+from qa.web.login import MESSAGE as LOGIN_MESSAGE
+from qa.web.login import Login
 from qa.web.render import (
     CSS,
     DOC_JS,
@@ -37,37 +40,14 @@ from qa.web.render import (
     sources_html,
     status_html,
 )
+from qa.web.uploads import UPLOAD_TYPES, discard_upload, save_upload
 
 log = logging.getLogger("qa")
 
-UPLOAD_TYPES = (".md", ".txt", ".html", ".htm", ".pdf")
 WATCH_STATUS_S = 2.0  # qa serve --watch: how often each open page asks for the index's counts (a no-op when unchanged)
 
 
-# --- side effects: uploads, feedback, the index the app answers from -------------------------------
-
-
-def save_upload(src: str | Path, name: str, folder: Path, *, max_mb: float) -> Path:
-    """Copy an uploaded file into the documents folder under a safe name; refuses anything that could escape it."""
-    raw = str(name)
-    if not raw or "\x00" in raw or "/" in raw or "\\" in raw or raw.startswith(".") or ".." in raw:
-        raise InputError(f"refused the file name {raw!r}: use a plain name like notes.md")
-    stem, ext = os.path.splitext(raw)
-    if ext.lower() not in UPLOAD_TYPES:
-        raise InputError(f"refused {raw}: only {', '.join(UPLOAD_TYPES)} files can be added")
-    safe = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" ._") or "document"
-    size = os.stat(src).st_size
-    if size > max_mb * 1_000_000:
-        raise InputError(f"refused {raw}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit (QA_UPLOAD_MAX_MB)")
-    folder.mkdir(parents=True, exist_ok=True)
-    root = folder.resolve()
-    target = root / f"{safe}{ext.lower()}"
-    if target.is_symlink() or target.resolve().parent != root or (target.exists() and not target.is_file()):
-        raise InputError(f"refused {raw}: {target.name} in the documents folder is not a plain file")
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
-        shutil.copyfileobj(f, out)
-    return target
+# --- side effects: feedback, the index the app answers from -------------------------------------------
 
 
 def save_feedback(path: Path, a: Answer, rating: str) -> dict[str, Any]:
@@ -117,9 +97,16 @@ class Library:
             raise IndexMissingError(f"no index yet ({self.problem}); add documents under Documents, then ask")
         return self.index
 
-    def update(self, *, rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None) -> Index:
-        """Index settings.docs incrementally (or from scratch) and make the result live."""
-        if not self._building.acquire(blocking=False):
+    def busy(self) -> bool:
+        """Whether an index update is running now."""
+        return self._building.locked()
+
+    def update(
+        self, *, rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None, wait: bool = False
+    ) -> Index:
+        """Index settings.docs incrementally (or from scratch) and make the result live. With wait=True a call
+        made during another update runs after it (uploads: their files must be indexed, not left for later)."""
+        if not self._building.acquire(blocking=wait):
             raise InputError("the index is already being updated; try again when it finishes")
         try:
             self.index = build_index(self.settings.docs, settings=self.settings, rebuild=rebuild, progress=progress)
@@ -149,25 +136,46 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
     shown = round(threshold_for(settings, first), 2)  # the slider starts at the threshold calibrated for the corpus
     gens = ["extractive"] + ([settings.generator] if settings.generator != "extractive" else [])
 
-    def fail(e: Exception) -> gr.Error:
+    def fail(e: Exception, *, page: bool = True) -> gr.Error:
+        """One message for the page (toasts render HTML, so it is escaped: a file name is shown, never run) or,
+        with page=False, plain text for an API client."""
         if isinstance(e, QAError):
-            return gr.Error(str(e), print_exception=False)
-        log.exception("web request failed")
-        return gr.Error(f"unexpected error ({type(e).__name__}); details are in the server log", print_exception=False)
+            msg = str(e)
+        else:
+            log.exception("web request failed")
+            msg = f"unexpected error ({type(e).__name__}); details are in the server log"
+        return gr.Error(esc(msg) if page else msg, print_exception=False)
+
+    def warn(msg: str) -> None:
+        gr.Warning(esc(msg))
+
+    def number(value: object, default: float, lo: float, hi: float) -> float:
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return default
+        return min(max(x, lo), hi) if math.isfinite(x) else default
 
     def per_session(top_k: float, threshold: float, generator: str) -> Settings:
+        # model_copy does not validate: a slider value sent by hand (nan, "x") falls back to the server's setting
         gen = generator if generator in gens else "extractive"
-        chosen = None if round(float(threshold), 2) == shown else float(threshold)  # untouched: the index's own
-        return settings.model_copy(
-            update={"top_k": max(1, min(50, int(top_k))), "abstain_threshold": chosen, "generator": gen}
-        )
+        k = int(number(top_k, settings.top_k, 1, 50))
+        t = number(threshold, shown, 0, 1)
+        chosen = None if round(t, 2) == shown else t  # untouched: the index's own
+        return settings.model_copy(update={"top_k": k, "abstain_threshold": chosen, "generator": gen})
 
     def respond(
         question: str, chat: list, turns: list[Answer], top_k: float, threshold: float, show: bool, generator: str
     ) -> Iterator[tuple]:
         chat, turns = list(chat or []), list(turns or [])
-        if not (question or "").strip():
-            gr.Warning("The question is empty: type a question, then press Enter.")
+        try:  # invalid UTF-8 or a lone surrogate from the page becomes U+FFFD, not an unexpected error
+            question = checks.text("" if question is None else question)
+        except InputError as e:
+            warn(str(e))
+            yield chat, "", turns, gr.skip(), gr.skip()
+            return
+        if not question.strip():
+            warn("The question is empty: type a question, then press Enter.")
             yield chat, question, turns, gr.skip(), gr.skip()
             return
         n = len(turns) + 1
@@ -190,8 +198,7 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
                         chat[-1] = {"role": "assistant", "content": chat_message(None, text, n)}
                         yield chat, "", turns, gr.skip(), gr.skip()
         except Exception as e:  # noqa: BLE001 (every failure becomes one message in the UI)
-            err = fail(e)
-            gr.Warning(err.message)
+            gr.Warning(fail(e).message)
             yield chat[:-2], question, turns, gr.skip(), gr.skip()
             return
         assert final is not None
@@ -215,10 +222,10 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
 
     def rate(turns: list[Answer], rating: str) -> None:
         if not turns:
-            gr.Warning("Ask a question first; feedback rates the latest answer.")
+            warn("Ask a question first; feedback rates the latest answer.")
             return
         lib.feedback(turns[-1], rating)
-        gr.Info(f"Thanks: marked as {rating}, saved to {lib.settings.feedback_path().name}.")
+        gr.Info(esc(f"Thanks: marked as {rating}, saved to {lib.settings.feedback_path().name}."))
 
     def like(turns: list[Answer], data: gr.LikeData) -> None:
         i = data.index if isinstance(data.index, int) else data.index[0]
@@ -226,38 +233,46 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
             lib.feedback(turns[i // 2], "helpful" if data.liked else "wrong")
             gr.Info("Thanks: feedback saved.")
 
-    def reindex(rebuild: bool, progress: gr.Progress) -> tuple[str, str]:
+    def reindex(rebuild: bool, progress: gr.Progress, *, wait: bool = False) -> tuple[str, str]:
         def tick(stage: str, advance: int, total: int) -> None:
             done[stage] = done.get(stage, 0) + advance
             label = {"read": "reading files", "embed": "embedding"}.get(stage, stage)
             progress((min(done[stage], total), max(total, 1)), desc=label)
 
         done: dict[str, int] = {}
-        idx = lib.update(rebuild=rebuild, progress=tick)
+        if wait and lib.busy():
+            progress(None, desc="saved; waiting for the index update already running, then indexing it")
+        idx = lib.update(rebuild=rebuild, progress=tick, wait=wait)
         r = idx.build_report
         what = "rebuilt" if rebuild else "updated"
         if r is not None and not rebuild:
             changes = f"{len(r.added)} added, {len(r.changed)} changed, {len(r.deleted)} removed"
             what = "already up to date" if r.up_to_date else f"updated: {changes}"
-        return status_html(idx), f"Index {what}: {idx.n_documents} documents, {idx.n_chunks} chunks."
+        return status_html(idx), esc(f"Index {what}: {idx.n_documents} documents, {idx.n_chunks} chunks.")
 
     def add_documents(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
         saved, refused = [], []
         folder = Path(settings.docs).expanduser()
         for f in files or []:
-            try:  # Gradio keeps the uploaded file's own name as the last part of its temporary path
-                saved.append(save_upload(f, Path(f).name, folder, max_mb=settings.upload_max_mb).name)
+            name = Path(f).name  # Gradio keeps the uploaded file's own name as the last part of its temporary path
+            try:
+                path = save_upload(f, name, folder, max_mb=settings.upload_max_mb)
+                saved.append(path.name if path.name == name else f"{name} as {path.name} (that name was taken)")
             except (QAError, OSError) as e:
-                refused.append(str(e))
+                refused.append(str(e) if isinstance(e, QAError) else f"refused {name}: {e.strerror or e}")
+            finally:
+                discard_upload(f)  # saved or refused, Gradio's temporary copy goes
         for r in refused:
-            gr.Warning(r)
+            warn(r)
         if not saved:
-            return gr.skip(), "No document added.", None
-        try:
-            status, msg = reindex(False, progress)
+            return gr.skip(), esc(f"No document added: {'; '.join(refused)}" if refused else "No document added."), None
+        added = esc(f"Added {', '.join(saved)}.")
+        try:  # during a rebuild this waits for it, then indexes the new files: saved means indexed
+            status, msg = reindex(False, progress, wait=True)
         except Exception as e:  # noqa: BLE001
-            raise fail(e) from None
-        return status, f"Added {', '.join(saved)}. {msg}", None
+            note = esc(f"{e}" if isinstance(e, QAError) else f"unexpected error ({type(e).__name__})")
+            return gr.skip(), f"{added} They are saved but not indexed yet ({note}); press Rebuild index.", None
+        return status, f"{added} {msg}", None
 
     def rebuild(progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
         try:
@@ -269,9 +284,11 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
         """Answer a question from the documents: the answer text, citations (source, section, offsets, quote),
         passages and timings, as `qa ask --json` prints them. `history` holds earlier questions for follow-ups."""
         try:
-            return answer_dict(answer(question, index=lib.current(), settings=settings, history=history or []))
+            return answer_dict(
+                answer(question, index=lib.current(), settings=settings, history=checks.history(history))
+            )
         except Exception as e:  # noqa: BLE001
-            raise fail(e) from None
+            raise fail(e, page=False) from None
 
     with gr.Blocks(title="qa: ask your documents", analytics_enabled=False) as app:
         turns = gr.State([])
@@ -286,6 +303,7 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
                     height=520,
                     show_label=False,
                     latex_delimiters=[],
+                    render_markdown=False,  # our escaped HTML, shown as is: __init__ and *args stay what they are
                     buttons=["copy", "copy_all"],
                     examples=[{"text": q} for q in examples_for(first)] or None,
                     placeholder="Ask a question about the documents. Answers quote them, with [n] links to sources.",
@@ -314,7 +332,7 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
                         elem_id="qa-upload",
                     )
                     rebuild_btn = gr.Button("Rebuild index", size="sm", elem_id="qa-rebuild")
-                    index_msg = gr.Markdown(elem_id="qa-index-msg")
+                    index_msg = gr.HTML(elem_id="qa-index-msg")
             with gr.Column(scale=2):
                 sources = gr.HTML(
                     sources_html([]), js_on_load=SOURCES_JS, elem_id="qa-sources", max_height=620, padding=True
@@ -375,16 +393,51 @@ def status_key(index: Index | None, problem: str = "") -> tuple:
     return (index.built_at, index.n_documents, index.n_chunks, problem)
 
 
-def serve(settings: Settings, auth: tuple[str, str] | None = None, *, block: bool = True, watch: bool = False):  # noqa: ANN201
+def check_port(host: str, port: int) -> None:
+    """Fail in one line, before indexing, when qa serve cannot listen on host:port (in use, or not this machine's
+    address); Gradio's own failure is a 46-line traceback after the index is built."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise InputError(
+            f"cannot listen on {host}:{port} ({e.strerror}); pass an address of this machine with --host"
+        ) from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no conflict
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise InputError(_listen_message(host, port, e)) from None
+
+
+def _listen_message(host: str, port: int, e: OSError) -> str:
+    if e.errno == errno.EADDRINUSE or "empty port" in str(e):  # Gradio's words for it: "Cannot find empty port"
+        return f"port {port} on {host} is in use by another program; pick a free one with --port {port + 1} (QA_PORT)"
+    return f"cannot listen on {host}:{port} ({e.strerror or e}); check --host and --port"
+
+
+def serve(  # noqa: ANN201
+    settings: Settings,
+    auth: tuple[str, str] | None = None,
+    *,
+    block: bool = True,
+    watch: bool = False,
+    library: Library | None = None,
+):
     """Index settings.docs (only what changed), then serve the chat and the JSON API (/api) on
     settings.host:settings.port; with watch, re-index when the folder changes (qa.watch).
 
     With block=False it returns the running app at once (tests); app.local_url is its address, app.watcher
-    the Watcher (or None).
+    the Watcher (or None). A library may be passed in to serve an existing one (tests hold its updates).
+    A port in use is one InputError before anything is indexed; repeated failed logins, on the page or the
+    API, are locked out (qa/web/login.py).
     """
     from qa.web.api import api_routes
 
-    lib = Library(settings)
+    check_port(settings.host, settings.port)
+    login = Login(*auth) if auth else None
+    lib = library or Library(settings)
     if lib.index is not None:
         idx = lib.index
         log.info("serving %d documents, %d chunks (index %s)", idx.n_documents, idx.n_chunks, idx.root)
@@ -398,16 +451,22 @@ def serve(settings: Settings, auth: tuple[str, str] | None = None, *, block: boo
 
         ignore = [settings.index_dir_for(Path(settings.docs)), settings.feedback_path()]
         app.watcher = Watcher(settings.docs, lib.update, ignore=ignore).start()
-    app.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        auth=auth,
-        prevent_thread_lock=not block,
-        quiet=not block,
-        app_kwargs={"routes": api_routes(lib.current, settings, auth=auth)},
-        **launch_options(settings),
-    )
+    try:
+        app.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            auth=login,
+            auth_message=LOGIN_MESSAGE if login else None,
+            prevent_thread_lock=not block,
+            quiet=not block,
+            app_kwargs={"routes": api_routes(lib.current, settings, auth=login)},
+            **launch_options(settings),
+        )
+    except OSError as e:  # taken between the check and the launch
+        if app.watcher is not None:
+            app.watcher.stop()
+        raise InputError(_listen_message(settings.host, settings.port, e)) from None
     return app
 
 
-__all__ = ["Library", "build_app", "launch_options", "save_upload", "serve", "status_key"]
+__all__ = ["Library", "build_app", "check_port", "launch_options", "save_upload", "serve", "status_key"]
