@@ -124,19 +124,24 @@ def contains_answer(haystack: str, gold: str) -> bool:
 
 def clean_inline_markdown(text: str) -> str:
     """Display form of a quote: links become their text, emphasis marks, escapes ("Stream\\[src\\]"), line
-    breaks and the hyphens of words broken across lines go."""
-    escaped: list[str] = []
+    breaks and the hyphens of words broken across lines go. Code keeps every character: a `code span`'s content,
+    identifiers (__init__, snake_case) and globs (*args, **kwargs, **/*.md) are shown as the document writes them."""
+    kept: list[str] = []
 
-    def hide(m: re.Match[str]) -> str:  # an escaped "*" is a star, not emphasis
-        escaped.append(m.group(1))
-        return f"\ue000{len(escaped) - 1}\ue001"
+    def hide(m: re.Match[str]) -> str:  # an escaped "*" is a star, and code is code: no emphasis is read in them
+        kept.append(m.group(1))
+        return f"\ue000{len(kept) - 1}\ue001"
 
     text = re.sub(r"\\([\\`*_{}\[\]()#+.!|-])", hide, unbreak(text))
+    text = re.sub(r"`([^`]+)`", hide, text)
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", text)
-    text = re.sub(r"(?<!\w)[*_](\S(?:.*?\S)?)[*_](?!\w)", r"\1", text)
+    # emphasis only around words: "**bold**", "*it*", and with underscores only a phrase ("_a phrase_"), since a
+    # word between underscores is an identifier (__init__, _private_); "**/*.md" or "*args, **kwargs" is no emphasis
+    text = re.sub(r"(?<![\w*])\*\*(?=[^\W_])(.+?)(?<=[^\s*])\*\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w*])\*(?=[^\W_])([^*]*?)(?<=[^\s*])\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w_])(__|_)(?=[^\W_])([^_]*?\s[^_]*?)(?<=[^\s_])\1(?![\w_])", r"\2", text)
     text = LIST_ITEM.sub("", text)
-    text = re.sub(r"\ue000(\d+)\ue001", lambda m: escaped[int(m.group(1))], text)
+    text = re.sub(r"\ue000(\d+)\ue001", lambda m: kept[int(m.group(1))], text)
     return " ".join(text.split())
 
 

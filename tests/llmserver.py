@@ -1,10 +1,10 @@
 """Misbehaving OpenAI-compatible servers for the hostile tests: real HTTP on 127.0.0.1, each breaking one rule.
 
-  good               a model list and a short streamed answer, as a healthy server sends them
-  trickle            the answer as one byte every 0.5 s, never a newline
-  trickle-models     GET /models as one byte every 0.5 s
-  list-content       delta.content is a JSON list; number-content: a number
-  flood              50 MB of events, ignoring max_tokens (bytes actually written are counted)
+good               a model list and a short streamed answer, as a healthy server sends them
+trickle            the answer as one byte every 0.5 s, never a newline
+trickle-models     GET /models as one byte every 0.5 s
+list-content       delta.content is a JSON list; number-content: a number
+flood              50 MB of events, ignoring max_tokens (bytes actually written are counted)
 """
 
 from __future__ import annotations

@@ -240,8 +240,6 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
             progress((min(done[stage], total), max(total, 1)), desc=label)
 
         done: dict[str, int] = {}
-        if wait and lib.busy():
-            progress(None, desc="saved; waiting for the index update already running, then indexing it")
         idx = lib.update(rebuild=rebuild, progress=tick, wait=wait)
         r = idx.build_report
         what = "rebuilt" if rebuild else "updated"
@@ -250,7 +248,7 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
             what = "already up to date" if r.up_to_date else f"updated: {changes}"
         return status_html(idx), esc(f"Index {what}: {idx.n_documents} documents, {idx.n_chunks} chunks.")
 
-    def add_documents(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+    def add_documents(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:  # noqa: B008
         saved, refused = [], []
         folder = Path(settings.docs).expanduser()
         for f in files or []:
@@ -265,14 +263,22 @@ def build_app(settings: Settings, library: Library | None = None, *, live_status
         for r in refused:
             warn(r)
         if not saved:
-            return gr.skip(), esc(f"No document added: {'; '.join(refused)}" if refused else "No document added."), None
+            yield gr.skip(), esc(f"No document added: {'; '.join(refused)}" if refused else "No document added."), None
+            return
         added = esc(f"Added {', '.join(saved)}.")
-        try:  # during a rebuild this waits for it, then indexes the new files: saved means indexed
+        if lib.busy():  # a rebuild is running: say so, wait for it, then index the new files (saved means indexed)
+            yield (
+                gr.skip(),
+                f"{added} The index is being updated right now; they are indexed as soon as that ends.",
+                None,
+            )
+        try:
             status, msg = reindex(False, progress, wait=True)
         except Exception as e:  # noqa: BLE001
             note = esc(f"{e}" if isinstance(e, QAError) else f"unexpected error ({type(e).__name__})")
-            return gr.skip(), f"{added} They are saved but not indexed yet ({note}); press Rebuild index.", None
-        return status, f"{added} {msg}", None
+            yield gr.skip(), f"{added} They are saved but not indexed yet ({note}); press Rebuild index.", None
+            return
+        yield status, f"{added} {msg}", None
 
     def rebuild(progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
         try:

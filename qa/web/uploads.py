@@ -50,8 +50,8 @@ def unreadable_reason(src: Path, name: str) -> str | None:
     catch = Catch()
     logging.getLogger("qa").addHandler(catch)
     try:
-        st = src.stat()
-        doc = load_file(SourceFile(src, name, st.st_size, st.st_mtime_ns), src.read_bytes())
+        st, data = src.stat(), src.read_bytes()  # read here: the loader goes by the name's extension, not src's
+        doc = load_file(SourceFile(Path(name), name, st.st_size, st.st_mtime_ns), data)
     finally:
         logging.getLogger("qa").removeHandler(catch)
     if doc is not None:
