@@ -9,3 +9,4 @@ export HF_HUB_OFFLINE=1 QA_HOME=$(mktemp -d)
 .venv/bin/qa bench --docs docs --queries 100 --scale 10000 --scale 100000 --scale 1000000 --json "$out/docs.json"
 .venv/bin/qa bench --docs ../shared/seeds --queries 100 --json "$out/seeds.json"
 .venv/bin/python benchmarks/web_latency.py --screenshots benchmarks/screenshots --json "$out/web.json"
+.venv/bin/python benchmarks/web_concurrency.py --askers 50 --each 8 --json "$out/web-concurrency.json"

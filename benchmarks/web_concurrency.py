@@ -1,6 +1,6 @@
 """The web server under many askers at once: errors, latency and the server's memory before and after.
 
-Starts the real `qa serve` as a subprocess over docs/ (indexed under a temporary QA_HOME, on 127.0.0.1 and a free
+Indexes docs/ under a temporary QA_HOME, starts the real `qa serve` over it as a subprocess (127.0.0.1, a free
 port), then N askers (threads) each ask M questions from evals/docs.jsonl through `/ask`, over Gradio's REST API
 as any HTTP client would, all at once. Every request is bounded (M per asker, a 120 s timeout each); nothing
 leaves 127.0.0.1. An error is anything but a complete answer: an HTTP error, an error event, a timeout.
@@ -75,6 +75,8 @@ def main() -> None:
     home, port = Path(tempfile.mkdtemp(prefix="qa-web-load-")), free_port()
     env = {**os.environ, "QA_HOME": str(home), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     log = (home / "server.log").open("wb")
+    # index first, in its own process: a server that indexed in-process keeps the torch model (600 MB) resident
+    subprocess.run([sys.executable, "-m", "qa.cli", "index", str(args.docs), "-q"], env=env, check=True, stdout=log)
     cmd = [sys.executable, "-m", "qa.cli", "serve", "--docs", str(args.docs), "--port", str(port)]
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
