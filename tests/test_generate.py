@@ -137,7 +137,8 @@ def _gen_error(settings: Settings) -> str:
     from qa.generate import build_messages, generator_for
 
     with pytest.raises(GeneratorError) as e:
-        list(generator_for(settings.generator).stream(build_messages("Who wrote Lighthouse?", [], settings), settings))
+        llm = settings.llm
+        list(generator_for(llm.generator).stream(build_messages("Who wrote Lighthouse?", [], llm), llm))
     msg = str(e.value)
     assert "\n" not in msg
     return msg
@@ -361,7 +362,7 @@ def test_an_openai_compatible_server_answers_with_verified_citations_only(llama_
     from qa.generate import generator_for
 
     settings = Settings(generator=f"openai:{llama_server}", **BUSY_CI)  # no QA_LLM_MODEL: the server's first model
-    assert generator_for(settings.generator).model(settings) == "smollm2"  # type: ignore[attr-defined]
+    assert generator_for(settings.generator).model(settings.llm) == "smollm2"  # type: ignore[attr-defined]
     answers = [_ask_streaming(q, kb_index, settings) for q in KB_QUESTIONS]
     for streamed, a in answers:
         _assert_generated_contract(streamed, a, f"openai:{llama_server}", kb_dir)
