@@ -576,7 +576,7 @@ def test_an_openai_compatible_server_answers_with_verified_citations_only(llama_
     from qa.generate import generator_for
 
     settings = Settings(generator=f"openai:{llama_server}", **BUSY_CI)  # no QA_LLM_MODEL: the server's first model
-    assert generator_for(settings.generator).model(settings) == "smollm2"  # type: ignore[attr-defined]
+    assert generator_for(settings.generator).model(settings.llm) == "smollm2"  # type: ignore[attr-defined]
     answers = [_ask_streaming(q, kb_index, settings) for q in KB_QUESTIONS]
     for streamed, a in answers:
         _assert_generated_contract(streamed, a, f"openai:{llama_server}", kb_dir)
