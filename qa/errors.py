@@ -31,3 +31,7 @@ class ModelError(QAError):
 
 class GeneratorError(QAError):
     """An optional LLM generator that failed (unreachable, timed out, bad output)."""
+
+
+class StoreError(QAError):
+    """A database store that cannot be reached or used: bad URL, login, rights, a missing extension, a newer schema."""

@@ -1,0 +1,627 @@
+"""The postgresql store: the same index as the local one, kept in PostgreSQL + pgvector (QA_STORE=postgresql://...).
+
+Dense search is pgvector: exact (`<#>`, like FAISS's flat index) below HNSW_FROM chunks, an HNSW cosine index per
+collection above it. Keyword search is BM25 computed in SQL over qa's own stemmed terms (postings with tf and chunk
+length, per-generation document frequencies), the same formula as bm25s, so both stores rank alike; PostgreSQL's
+ts_rank was measured weaker on the eval sets (benchmarks/pg_keyword.py). Schema and connections: qa/stores/pgconn.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from qa.errors import IndexMismatchError, IndexMissingError, IndexOutdatedError, InputError, StoreError
+from qa.settings import Settings
+from qa.stores.pgconn import Database, Vec, create_partitions, database, lock_key
+from qa.types import Chunk, Document
+
+log = logging.getLogger("qa")
+
+FORMAT_VERSION = 1
+HNSW_FROM = 50_000  # exact search of 50k x 384 floats takes ~25 ms in PostgreSQL on one core; past that, HNSW
+HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
+HNSW_EF_SEARCH = 100  # candidates per query (pgvector's default is 40); raised to 2k when a search asks for more
+K1, B = 1.5, 0.75  # BM25 (Lucene variant), bm25s's defaults
+
+
+def f16(v: np.ndarray) -> np.ndarray:
+    """Vectors rounded to float16 precision, as the local store keeps them, so both stores score alike."""
+    return np.asarray(v, dtype=np.float16).astype(np.float32)
+
+
+def rebuild_hint(folder: str | None) -> str:
+    return f"qa index {folder or 'DOCS'} --rebuild"
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+class PgReader:
+    """One generation of a collection: read-only, thread-safe (each call takes a pooled connection). Rows are
+    chunk ids, stable across generations; every query is pinned to this generation, so a build committing
+    meanwhile changes nothing this reader returns."""
+
+    def __init__(self, db: Database, name: str, cid: int, gen: int, manifest: dict, counts: tuple[int, int, int]):
+        self.db, self.collection, self.cid, self.generation, self.manifest = db, name, cid, gen, manifest
+        self.n_documents, self.n_chunks, n_terms = counts
+        self.avgdl = n_terms / self.n_chunks if self.n_chunks else 1.0
+        self.folder: str | None = manifest.get("folder")
+        self.dim = int(manifest["dim"])
+        self.build_report: Any = None
+        ann = manifest.get("ann", {})
+        self.hnsw = ann.get("kind") == "hnsw"
+        self.ef_search = int(ann.get("ef_search") or HNSW_EF_SEARCH)
+        self.where = f"{db.shown} collection {name!r}"
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+    @property
+    def built_at(self) -> str:
+        return str(self.manifest.get("built_at", ""))
+
+    def _live(self, alias: str = "") -> str:
+        """This generation's rows: added at or before it, not removed by it or earlier."""
+        g = self.generation
+        return f"{alias}born <= {g} AND ({alias}died IS NULL OR {alias}died > {g})"
+
+    def _rows(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> list[tuple]:
+        return self.db.run(lambda conn: conn.cursor(binary=binary).execute(sql, params).fetchall())
+
+    def dense_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cosine) of the k nearest chunks, best first."""
+        q = Vec(np.asarray(vector, dtype=np.float32).ravel())
+        k = int(max(0, min(k, self.n_chunks)))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if self.hnsw:
+            d = f"embedding::vector({self.dim})"
+            sql = (f"SELECT id, 1 - ({d} <=> %s) FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} "
+                   f"ORDER BY {d} <=> %s LIMIT {k}")  # fmt: skip
+            ef = max(self.ef_search, 2 * k)  # HNSW returns at most ef_search rows, before the generation filter
+
+            def go(conn: Any) -> list[tuple]:
+                conn.execute(f"SET hnsw.ef_search = {ef}")
+                return conn.execute(sql, (q, q)).fetchall()
+
+            rows = self.db.run(go)
+        else:  # exact, by inner product like FAISS's flat index (the vectors are unit length)
+            rows = self._rows(
+                f"SELECT id, -(embedding <#> %s) AS s FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} "
+                f"ORDER BY embedding <#> %s, id LIMIT {k}",
+                (q, q),
+            )
+        return _pairs(rows)
+
+    def keyword_search(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 (bm25s's Lucene variant) over qa.text.terms of each chunk: rows scoring > 0, best first."""
+        if not terms or not self.n_chunks:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        c, g = self.cid, self.generation
+        sql = f"""
+            WITH q AS (SELECT t.id AS term, count(*) AS qtf
+                       FROM unnest(%s::text[]) AS u(term) JOIN qa.terms t ON t.collection = {c} AND t.term = u.term
+                       GROUP BY t.id),
+                 w AS (SELECT q.term, q.qtf * ln(1 + ({self.n_chunks} - d.df + 0.5::float8) / (d.df + 0.5::float8)) AS idf
+                       FROM q JOIN qa.term_df d ON d.generation = {g} AND d.term = q.term)
+            SELECT p.chunk, sum(w.idf * p.tf / (p.tf + {K1}::float8 * ({1 - B}::float8 + {B}::float8 * p.n_terms / {self.avgdl!r}::float8)))::float4 AS s
+            FROM w JOIN qa.postings p ON p.collection = {c} AND p.term = w.term
+            WHERE {self._live("p.")}
+            GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT {int(k)}"""
+        rows = self._rows(sql, (list(terms),))
+        return _pairs([r for r in rows if r[1] > 0])
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        """Chunks by row, in the order asked."""
+        ids = [int(r) for r in rows]
+        if not ids:
+            return []
+        found = {
+            r[0]: r
+            for r in self._rows(
+                'SELECT id, chunk_id, source, title, section, start, "end", text, sentences FROM qa.chunks '
+                f"WHERE collection = {self.cid} AND id = ANY(%s)",
+                (ids,),
+            )
+        }
+        return [_chunk(found[r]) for r in ids if r in found]
+
+    def chunk_vectors(self, rows: Sequence[int]) -> np.ndarray:
+        ids = [int(r) for r in rows]
+        got = dict(
+            self._rows(f"SELECT id, embedding FROM qa.chunks WHERE collection = {self.cid} AND id = ANY(%s)", (ids,), binary=True)
+        )
+        return np.stack([got[r] for r in ids]) if ids else np.zeros((0, self.dim), dtype=np.float32)
+
+    def sentence_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
+        """Per row, its sentences' vectors (len(chunk.sentences), dim)."""
+        ids = [int(r) for r in rows]
+        per: dict[int, list[np.ndarray]] = {r: [] for r in ids}
+        for chunk, _, v in self._rows(
+            f"SELECT chunk, n, embedding FROM qa.sentences WHERE collection = {self.cid} AND chunk = ANY(%s) "
+            "ORDER BY chunk, n",
+            (ids,),
+            binary=True,
+        ):
+            per[chunk].append(v)
+        return [np.stack(per[r]) if per[r] else np.zeros((0, self.dim), dtype=np.float32) for r in ids]
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of each term; a term the collection never uses gets the highest."""
+        terms = list(terms)
+        df = dict(
+            self._rows(
+                f"SELECT t.term, d.df FROM qa.terms t JOIN qa.term_df d ON d.generation = {self.generation} "
+                f"AND d.term = t.id WHERE t.collection = {self.cid} AND t.term = ANY(%s)",
+                (terms,),
+            )
+        )
+        n = self.n_chunks
+        return {t: float(np.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5))) for t in terms}
+
+    def chunk_by_id(self, chunk_id: str) -> Chunk | None:
+        rows = self._rows(
+            'SELECT id, chunk_id, source, title, section, start, "end", text, sentences FROM qa.chunks '
+            f"WHERE collection = {self.cid} AND chunk_id = %s AND {self._live()} LIMIT 1",
+            (chunk_id,),
+        )
+        return _chunk(rows[0]) if rows else None
+
+    def document(self, source: str) -> Document | None:
+        rows = self._rows(
+            f"SELECT source, title, text, format, pages FROM qa.documents WHERE collection = {self.cid} "
+            f"AND source = %s AND {self._live()}",
+            (source,),
+        )
+        return Document(rows[0][0], rows[0][1], rows[0][2], rows[0][3], tuple(rows[0][4])) if rows else None
+
+    def documents(self) -> list[tuple[str, str, int]]:
+        """(source, title, characters) of every document."""
+        return [
+            (s, t, int(n))
+            for s, t, n in self._rows(
+                f"SELECT source, title, length(text) FROM qa.documents WHERE collection = {self.cid} "
+                f"AND {self._live()} ORDER BY source"
+            )
+        ]
+
+    def file_states(self) -> dict[str, tuple[str, int, int]]:
+        """source -> (content hash, size, mtime_ns)."""
+        return {
+            s: (h, int(size), int(m))
+            for s, h, size, m in self._rows(
+                f"SELECT source, hash, size, mtime_ns FROM qa.documents WHERE collection = {self.cid} AND {self._live()}"
+            )
+        }
+
+    def close(self) -> None:
+        """Nothing to release: connections belong to the process's pool."""
+
+
+def _pairs(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.float32),
+    )
+
+
+def _chunk(r: tuple) -> Chunk:
+    s = r[8]
+    return Chunk(r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(zip(s[::2], s[1::2], strict=True)))
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+class PostgresStore:
+    """Collections in one PostgreSQL database: open one to read, or write its next generation."""
+
+    name = "postgresql"
+
+    def __init__(self, url: str, settings: Settings | None = None):
+        self.db = database(url)
+        self.settings = settings or Settings()
+
+    def generation(self, collection: str) -> int | None:
+        """The live generation of a collection (None before its first build): cheap, for caching readers."""
+        if not self.db.prepare(create=False):
+            return None
+        rows = self.db.run(lambda c: c.execute("SELECT live FROM qa.collections WHERE name = %s", (collection,)).fetchall())
+        return rows[0][0] if rows else None
+
+    def open(self, collection: str, settings: Settings | None = None) -> PgReader:
+        """The live generation of `collection`, checked against `settings`' model and chunking."""
+        hint = f"build one with: qa index DOCS_FOLDER --store {self.db.shown} --collection {collection}"
+        if not self.db.prepare(create=False):
+            raise IndexMissingError(f"no qa schema in {self.db.shown}; {hint}")
+        rows = self.db.run(
+            lambda c: c.execute(
+                "SELECT c.id, c.live, g.manifest, g.n_documents, g.n_chunks, g.n_terms FROM qa.collections c "
+                "LEFT JOIN qa.generations g ON g.id = c.live WHERE c.name = %s",
+                (collection,),
+            ).fetchall()
+        )
+        if not rows or rows[0][1] is None:
+            raise IndexMissingError(f"no collection {collection!r} in {self.db.shown}; {hint}")
+        cid, gen, manifest, n_docs, n_chunks, n_terms = rows[0]
+        where = f"collection {collection!r} in {self.db.shown}"
+        check_manifest(manifest, settings, where)
+        return PgReader(self.db, collection, cid, gen, manifest, (n_docs, n_chunks, n_terms))
+
+    def writer(self, collection: str, folder: Any, *, rebuild: bool = False) -> PgWriter:
+        return PgWriter(self, collection, folder, rebuild=rebuild)
+
+    def collections(self) -> list[tuple[str, int | None]]:
+        if not self.db.prepare(create=False):
+            return []
+        return self.db.run(lambda c: c.execute("SELECT name, live FROM qa.collections ORDER BY name").fetchall())
+
+    def drop(self, collection: str) -> None:
+        """Remove a collection and its tables (waits for a build of it to finish)."""
+        if not self.db.prepare(create=False):
+            return
+        with self.db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock_key(collection))
+            row = conn.execute("SELECT id FROM qa.collections WHERE name = %s", (collection,)).fetchone()
+            if row is None:
+                return
+            for table in ("postings", "sentences", "chunks", "documents"):
+                conn.execute(f"DROP TABLE IF EXISTS qa.{table}_{row[0]}")
+            conn.execute("DELETE FROM qa.collections WHERE id = %s", (row[0],))
+
+
+def check_manifest(manifest: dict, settings: Settings | None, where: str) -> None:
+    """The same checks, and the same one-line errors, as the local store's open_store."""
+    folder = manifest.get("folder")
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexOutdatedError(
+            f"{where} has format {manifest.get('format')}, this qa reads {FORMAT_VERSION}; "
+            f"rebuild it with: {rebuild_hint(folder)}"
+        )
+    if settings is None or manifest.get("shape") == settings.shape():
+        return
+    theirs, ours = manifest.get("shape", {}), settings.shape()
+    differ = [k for k in ours if theirs.get(k) != ours.get(k)]
+    if differ == ["chunker"]:
+        raise IndexOutdatedError(
+            f"{where} was chunked by an older qa (chunker {theirs.get('chunker')}, this qa {ours['chunker']}); "
+            f"rebuild it with: {rebuild_hint(folder)}"
+        )
+    diff = ", ".join(f"{k}: index {theirs.get(k)!r} vs settings {ours.get(k)!r}" for k in differ)
+    raise IndexMismatchError(
+        f"{where} was built with other settings ({diff}); rebuild it with: {rebuild_hint(folder)} "
+        "(or use the settings it was built with)"
+    )
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _NewDoc:
+    doc: Document
+    digest: str
+    size: int
+    mtime_ns: int
+    chunks: list[Chunk]
+
+
+class PgWriter:
+    """Writes the next generation of one collection while holding its advisory lock: new and changed documents
+    are added, removed and changed ones marked dead, then `collections.live` flips, all in one transaction.
+    A killed build rolls back on the server; the live generation keeps answering."""
+
+    def __init__(self, store: PostgresStore, collection: str, folder: Any, *, rebuild: bool = False):
+        self.store, self.db, self.collection, self.folder = store, store.db, collection, folder
+        self.settings = store.settings
+        self.rebuild = rebuild
+        self.new_docs: list[_NewDoc] = []
+        self.kept: list[str] = []
+        self.previous: PgReader | None = None
+        self.conn: Any = None
+        self.cid = 0
+
+    def __enter__(self) -> PgWriter:
+        self.db.prepare(create=True)
+        self.conn = self.db.connect()
+        try:
+            self.db._configure(self.conn)
+            with self.conn.transaction():
+                self.conn.execute("INSERT INTO qa.collections (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+                                  (self.collection,))  # fmt: skip
+                self.cid = self.conn.execute("SELECT id FROM qa.collections WHERE name = %s", (self.collection,)).fetchone()[0]
+            with self.conn.transaction():
+                create_partitions(self.conn, self.cid)
+            if not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", lock_key(self.collection)).fetchone()[0]:
+                holder = self.conn.execute(
+                    "SELECT a.pid, coalesce(host(a.client_addr), 'local'), a.backend_start FROM pg_locks l "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.classid = %s "
+                    "AND l.objid = %s::oid AND l.granted",
+                    (lock_key(self.collection)[0], lock_key(self.collection)[1] & 0xFFFFFFFF),
+                ).fetchone()
+                who = f" (server pid {holder[0]}, client {holder[1]}, since {holder[2]:%H:%M:%S})" if holder else ""
+                raise InputError(
+                    f"another qa index is already writing collection {self.collection!r} in {self.db.shown}{who}; "
+                    "wait for it to finish"
+                )
+            if not self.rebuild:
+                try:
+                    self.previous = self.store.open(self.collection, self.settings)
+                except IndexMissingError:
+                    pass
+                except IndexOutdatedError as e:
+                    log.warning("previous index unusable (%s); building from scratch", str(e).split(";")[0])
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            self.conn.close()  # ends the session: its advisory lock goes with it
+            self.conn = None
+
+    # the same surface as the local IndexWriter
+    def previous_documents(self) -> dict[str, tuple[str, int, int]]:
+        return self.previous.file_states() if self.previous is not None else {}
+
+    def keep(self, source: str) -> None:
+        self.kept.append(source)
+
+    def add(self, doc: Document, digest: str, size: int, mtime_ns: int, chunks: list[Chunk]) -> None:
+        self.new_docs.append(_NewDoc(doc, digest, size, mtime_ns, chunks))
+
+    def reusable_vectors(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Vectors of the previous generation's chunks and sentences of changed documents, by text."""
+        chunk_vecs: dict[str, np.ndarray] = {}
+        sent_vecs: dict[str, np.ndarray] = {}
+        p = self.previous
+        if p is None or not self.new_docs:
+            return chunk_vecs, sent_vecs
+        sources = [d.doc.source for d in self.new_docs]
+        rows = p._rows(
+            f"SELECT id, section, text, start, sentences, embedding FROM qa.chunks WHERE collection = {p.cid} "
+            f"AND source = ANY(%s) AND {p._live()}",
+            (sources,),
+            binary=True,
+        )
+        svecs = p.sentence_vectors([r[0] for r in rows])
+        for (_, section, text, start, spans, vec), sv in zip(rows, svecs, strict=True):
+            chunk_vecs[f"{section}\n{text}"] = vec
+            for (s, e), v in zip(zip(spans[::2], spans[1::2], strict=True), sv, strict=False):
+                sent_vecs[text[s - start : e - start]] = v
+        return chunk_vecs, sent_vecs
+
+    def commit(
+        self,
+        chunk_vectors: dict[str, np.ndarray],
+        sentence_vectors: dict[str, np.ndarray],
+        *,
+        dim: int,
+        model_source: str,
+        report: Any,
+    ) -> PgReader:
+        """Write the new generation and make it live, in one transaction."""
+        from qa.text import terms
+
+        t0 = time.perf_counter()
+        rows = [
+            (c, terms(c.indexed_text), f16(chunk_vectors[c.indexed_text]), [f16(sentence_vectors[s]) for s in c.sentence_texts()])
+            for d in self.new_docs
+            for c in d.chunks
+        ]
+        report.timings["analyse_s"] = time.perf_counter() - t0
+        self.write(
+            [(d.doc, d.digest, d.size, d.mtime_ns) for d in self.new_docs],
+            rows,
+            dim=dim,
+            model_source=model_source,
+            report=report,
+        )
+        return self.store.open(self.collection, self.settings)
+
+    def write(self, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple], *, dim: int,
+              model_source: str, report: Any) -> int:  # fmt: skip
+        """The generation itself: `rows` are (chunk, its terms, its vector, its sentences' vectors). Also the bulk
+        path of `qa bench --store`. Returns the new generation."""
+        conn, c = self.conn, self.cid
+        timings = report.timings if report is not None else {}
+        t0 = time.perf_counter()
+        with conn.transaction():
+            live = conn.execute("SELECT live FROM qa.collections WHERE id = %s FOR UPDATE", (c,)).fetchone()[0]
+            g = conn.execute(
+                "INSERT INTO qa.generations (collection, manifest, n_documents, n_chunks, n_sentences, n_terms) "
+                "VALUES (%s, '{}', 0, 0, 0, 0) RETURNING id",
+                (c,),
+            ).fetchone()[0]
+            base = (0, 0, 0, 0)
+            conn.execute("CREATE TEMP TABLE df_delta (term int, d int) ON COMMIT DROP")
+            if live is not None:
+                lv = f"born <= {live} AND (died IS NULL OR died > {live})"
+                base = conn.execute(
+                    "SELECT n_documents, n_chunks, n_sentences, n_terms FROM qa.generations WHERE id = %s", (live,)
+                ).fetchone()
+                kept = list(self.kept)
+                gone_docs = conn.execute(
+                    f"UPDATE qa.documents SET died = {g} WHERE collection = {c} AND {lv} AND NOT (source = ANY(%s))",
+                    (kept,),
+                ).rowcount
+                gone = conn.execute(
+                    f"WITH r AS (UPDATE qa.chunks SET died = {g} WHERE collection = {c} AND {lv} "
+                    "AND NOT (source = ANY(%s)) RETURNING n_terms, cardinality(sentences) / 2 AS n_s) "
+                    "SELECT count(*), coalesce(sum(n_s), 0), coalesce(sum(n_terms), 0) FROM r",
+                    (kept,),
+                ).fetchone()
+                conn.execute(
+                    f"WITH d AS (UPDATE qa.postings p SET died = {g} FROM qa.chunks x WHERE x.collection = {c} "
+                    f"AND x.died = {g} AND p.collection = {c} AND p.chunk = x.id AND p.died IS NULL RETURNING p.term) "
+                    "INSERT INTO df_delta SELECT term, -count(*) FROM d GROUP BY term"
+                )
+                base = (base[0] - gone_docs, base[1] - gone[0], base[2] - gone[1], base[3] - gone[2])
+            timings["retire_s"] = time.perf_counter() - t0
+
+            t1 = time.perf_counter()
+            n_new, n_sent, n_terms = self._insert(conn, g, docs, rows)
+            timings["insert_s"] = time.perf_counter() - t1
+            conn.execute(
+                "INSERT INTO qa.term_df (generation, term, df) SELECT %s, term, sum(d) FROM "
+                "(SELECT term, df AS d FROM qa.term_df WHERE generation = %s UNION ALL SELECT term, d FROM df_delta) x "
+                "GROUP BY term HAVING sum(d) > 0",
+                (g, live),
+            )
+            counts = (base[0] + len(docs), base[1] + n_new, base[2] + n_sent, base[3] + n_terms)
+            t2 = time.perf_counter()
+            ann = self._ann(conn, counts[1], dim)
+            timings["hnsw_s"] = time.perf_counter() - t2
+            manifest = self._manifest(ann, dim, model_source, counts)
+            conn.execute(
+                "UPDATE qa.generations SET manifest = %s, n_documents = %s, n_chunks = %s, n_sentences = %s, "
+                "n_terms = %s WHERE id = %s",
+                (_json(manifest), *counts, g),
+            )
+            conn.execute("UPDATE qa.collections SET live = %s WHERE id = %s", (g, c))
+        timings["commit_s"] = time.perf_counter() - t0
+        if live is not None:
+            self._purge(live)
+        conn.execute(f"ANALYZE qa.chunks_{c}, qa.postings_{c}")  # fresh statistics for the planner's first questions
+        return int(g)
+
+    def _insert(self, conn: Any, g: int, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple]) -> tuple[int, int, int]:
+        """COPY the new documents, chunks, sentences and postings; the new terms' df goes to df_delta."""
+        c = self.cid
+        with conn.cursor().copy(
+            "COPY qa.documents (collection, source, born, title, format, text, pages, hash, size, mtime_ns) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as cp:
+            cp.set_types(["int4", "text", "int4", "text", "text", "text", "int4[]", "text", "int8", "int8"])
+            for doc, digest, size, mtime_ns in docs:
+                cp.write_row((c, doc.source, g, doc.title, doc.format, doc.text, list(doc.pages), digest, size, mtime_ns))
+        if not rows:
+            return 0, 0, 0
+        ids = [r[0] for r in conn.execute("SELECT nextval('qa.chunk_rows') FROM generate_series(1, %s)", (len(rows),))]
+        vocab = sorted({t for r in rows for t in r[1]})
+        conn.execute(
+            "INSERT INTO qa.terms (collection, term) SELECT %s, t FROM unnest(%s::text[]) t ON CONFLICT DO NOTHING",
+            (c, vocab),
+        )
+        term_id = dict(conn.execute("SELECT term, id FROM qa.terms WHERE collection = %s AND term = ANY(%s)", (c, vocab)))
+        df: Counter[int] = Counter()
+        n_sent = n_terms = 0
+        with conn.cursor().copy(
+            'COPY qa.chunks (collection, id, born, chunk_id, source, title, section, start, "end", text, '
+            "sentences, n_terms, embedding) FROM STDIN (FORMAT BINARY)"
+        ) as cc:
+            cc.set_types(["int4", "int8", "int4", "text", "text", "text", "text", "int4", "int4", "text", "int4[]", "int4", "vector"])
+            for cid, (ch, tl, vec, _) in zip(ids, rows, strict=True):
+                spans = [x for se in ch.sentences for x in se]
+                cc.write_row((c, cid, g, ch.id, ch.source, ch.title, ch.section, ch.start, ch.end, ch.text, spans, len(tl), Vec(vec)))
+                n_terms += len(tl)
+        with conn.cursor().copy("COPY qa.sentences (collection, chunk, n, embedding) FROM STDIN (FORMAT BINARY)") as cs:
+            cs.set_types(["int4", "int8", "int4", "vector"])
+            for cid, (_, _, _, svecs) in zip(ids, rows, strict=True):
+                for i, v in enumerate(svecs):
+                    cs.write_row((c, cid, i, Vec(v)))
+                n_sent += len(svecs)
+        with conn.cursor().copy(
+            "COPY qa.postings (collection, term, chunk, tf, n_terms, born) FROM STDIN (FORMAT BINARY)"
+        ) as cp:
+            cp.set_types(["int4", "int4", "int8", "int4", "int4", "int4"])
+            for cid, (_, tl, _, _) in zip(ids, rows, strict=True):
+                for t, tf in Counter(tl).items():
+                    tid = term_id[t]
+                    cp.write_row((c, tid, cid, tf, len(tl), g))
+                    df[tid] += 1
+        with conn.cursor().copy("COPY df_delta (term, d) FROM STDIN (FORMAT BINARY)") as cd:
+            cd.set_types(["int4", "int4"])
+            for tid, n in df.items():
+                cd.write_row((tid, n))
+        return len(rows), n_sent, n_terms
+
+    def _ann(self, conn: Any, n_chunks: int, dim: int) -> dict[str, Any]:
+        """Exact search for a small collection; past HNSW_FROM chunks (or QA_INDEX_TYPE=hnsw) an HNSW cosine
+        index on this collection's partition, built once after its first big load and kept up by later inserts."""
+        kind = self.settings.index_type
+        if kind == "ivf":
+            log.warning("QA_INDEX_TYPE=ivf is a FAISS index; the postgresql store uses hnsw")
+        use = kind in ("hnsw", "ivf") or (kind == "auto" and n_chunks >= HNSW_FROM)
+        if not use:
+            return {"kind": "exact"}
+        name = f"chunks_{self.cid}_hnsw"
+        have = conn.execute(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s AND c.relnamespace = 'qa'::regnamespace",
+            (name,),
+        ).fetchone()
+        if have and f"vector({dim})" not in have[0]:
+            conn.execute(f"DROP INDEX qa.{name}")  # another model's dimension: its vectors are all dead now
+            have = None
+        if not have:
+            # in memory the build is far faster than spilling to disk: the vectors plus m links each, capped at 2 GB
+            mb = min(2048, max(64, int(n_chunks * (dim * 4 + HNSW_M * 16 + 64) * 1.3 / 2**20)))
+            conn.execute(f"SET LOCAL maintenance_work_mem = '{mb}MB'")
+            conn.execute(
+                f"CREATE INDEX {name} ON qa.chunks_{self.cid} USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
+                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
+            )
+        return {"kind": "hnsw", "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
+
+    def _purge(self, previous: int) -> None:
+        """Delete rows no generation from `previous` on can see (dead at or before it), and older generations.
+        A reader still pinned to an older generation than `previous` would miss them: the web tier reopens per
+        question, so only a question that spans two builds can."""
+        c, conn = self.cid, self.conn
+        with conn.transaction():
+            conn.execute(
+                f"DELETE FROM qa.sentences s USING qa.chunks x WHERE x.collection = {c} AND x.died <= {previous} "
+                f"AND s.collection = {c} AND s.chunk = x.id"
+            )
+            conn.execute(
+                f"DELETE FROM qa.postings p USING qa.chunks x WHERE x.collection = {c} AND x.died <= {previous} "
+                f"AND p.collection = {c} AND p.chunk = x.id"
+            )
+            for table in ("chunks", "documents"):
+                conn.execute(f"DELETE FROM qa.{table} WHERE collection = {c} AND died <= {previous}")
+            conn.execute(f"DELETE FROM qa.generations WHERE collection = {c} AND id < {previous}")
+
+    def _manifest(self, ann: dict, dim: int, model_source: str, counts: tuple[int, int, int, int]) -> dict:
+        from importlib.metadata import PackageNotFoundError, version
+
+        def v(pkg: str) -> str:
+            try:
+                return version(pkg)
+            except PackageNotFoundError:
+                return ""
+
+        return {
+            "format": FORMAT_VERSION,
+            "store": "postgresql",
+            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "folder": str(self.folder),
+            "model": self.settings.model,
+            "model_source": model_source,
+            "dim": dim,
+            "shape": self.settings.shape(),
+            "ann": ann,
+            "documents": counts[0],
+            "chunks": counts[1],
+            "sentences": counts[2],
+            "versions": {p: v(p) for p in ("qa", "sentence-transformers", "torch", "psycopg")},
+        }
+
+
+def _json(obj: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(obj)
+
+
+__all__ = ["PgReader", "PgWriter", "PostgresStore", "StoreError"]
