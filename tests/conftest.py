@@ -59,3 +59,28 @@ def seeds_dir() -> Path:
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is not beside the repository")
     return SEEDS
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL 16 + pgvector server (the pgserver wheel's binaries) on a free port, for the session.
+    Skips only when it cannot start, saying why."""
+    from pg import PgServer
+
+    try:
+        server = PgServer.start()
+    except (RuntimeError, OSError, KeyError) as e:  # KeyError: no `nobody` user to run it as when root
+        print(f"\nPostgreSQL tests skipped: {e}", file=sys.stderr)
+        pytest.skip(f"PostgreSQL could not start: {e}")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server, request) -> str:
+    """A fresh database (vector extension created) on the session's server: its superuser URL."""
+    import re
+    import uuid
+
+    name = re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    return pg_server.create_database(name)

@@ -26,10 +26,11 @@ from qa.types import Chunk, Document
 log = logging.getLogger("qa")
 
 FORMAT_VERSION = 1
-HNSW_FROM = 50_000  # exact search of 50k x 384 floats takes ~25 ms in PostgreSQL on one core; past that, HNSW
+HNSW_FROM = 20_000  # exact search of 20k x 384 floats takes ~25 ms in PostgreSQL on a busy core; past that, HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
 HNSW_EF_SEARCH = 100  # candidates per query (pgvector's default is 40); raised to 2k when a search asks for more
 K1, B = 1.5, 0.75  # BM25 (Lucene variant), bm25s's defaults
+KEYWORD_PER_TERM = 1000  # postings read per query term, best first (see PgReader.keyword_search)
 
 
 def f16(v: np.ndarray) -> np.ndarray:
@@ -60,6 +61,7 @@ class PgReader:
         self.hnsw = ann.get("kind") == "hnsw"
         self.ef_search = int(ann.get("ef_search") or HNSW_EF_SEARCH)
         self.where = f"{db.shown} collection {name!r}"
+        self.per_term = KEYWORD_PER_TERM
 
     @property
     def model(self) -> str:
@@ -85,37 +87,46 @@ class PgReader:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if self.hnsw:
             d = f"embedding::vector({self.dim})"
-            sql = (f"SELECT id, 1 - ({d} <=> %s) FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} "
-                   f"ORDER BY {d} <=> %s LIMIT {k}")  # fmt: skip
+            sql = (f"SELECT id, 1 - d FROM (SELECT id, {d} <=> %s AS d FROM qa.chunks WHERE collection = {self.cid} "
+                   f"AND {self._live()} ORDER BY d LIMIT {k}) x")  # fmt: skip
             ef = max(self.ef_search, 2 * k)  # HNSW returns at most ef_search rows, before the generation filter
 
             def go(conn: Any) -> list[tuple]:
                 conn.execute(f"SET hnsw.ef_search = {ef}")
-                return conn.execute(sql, (q, q)).fetchall()
+                return conn.execute(sql, (q,)).fetchall()
 
             rows = self.db.run(go)
         else:  # exact, by inner product like FAISS's flat index (the vectors are unit length)
             rows = self._rows(
-                f"SELECT id, -(embedding <#> %s) AS s FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} "
-                f"ORDER BY embedding <#> %s, id LIMIT {k}",
-                (q, q),
+                f"SELECT id, -d FROM (SELECT id, embedding <#> %s AS d FROM qa.chunks WHERE collection = {self.cid} "
+                f"AND {self._live()} ORDER BY d, id LIMIT {k}) x",
+                (q,),
             )
         return _pairs(rows)
 
     def keyword_search(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 (bm25s's Lucene variant) over qa.text.terms of each chunk: rows scoring > 0, best first."""
+        """BM25 (bm25s's Lucene variant) over qa.text.terms of each chunk: rows scoring > 0, best first.
+
+        Candidates are each term's KEYWORD_PER_TERM best postings (by BM25's tf part), scored on every term: exact
+        whenever no query term is in more chunks than that (every eval corpus); past it, a term so common weighs
+        little and its weaker postings rarely decide a top 50 (benchmarks/pg_scale.py measures the recall)."""
         if not terms or not self.n_chunks:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        c, g = self.cid, self.generation
+        c, g, live = self.cid, self.generation, self._live("p.")
         sql = f"""
             WITH q AS (SELECT t.id AS term, count(*) AS qtf
                        FROM unnest(%s::text[]) AS u(term) JOIN qa.terms t ON t.collection = {c} AND t.term = u.term
                        GROUP BY t.id),
                  w AS (SELECT q.term, q.qtf * ln(1 + ({self.n_chunks} - d.df + 0.5::float8) / (d.df + 0.5::float8)) AS idf
-                       FROM q JOIN qa.term_df d ON d.generation = {g} AND d.term = q.term)
+                       FROM q JOIN qa.term_df d ON d.generation = {g} AND d.term = q.term),
+                 cand AS (SELECT DISTINCT x.chunk FROM w, LATERAL (
+                            SELECT p.chunk FROM qa.postings p WHERE p.collection = {c} AND p.term = w.term AND {live}
+                            ORDER BY p.impact DESC LIMIT {self.per_term}) x)
             SELECT p.chunk, sum(w.idf * p.tf / (p.tf + {K1}::float8 * ({1 - B}::float8 + {B}::float8 * p.n_terms / {self.avgdl!r}::float8)))::float4 AS s
-            FROM w JOIN qa.postings p ON p.collection = {c} AND p.term = w.term
-            WHERE {self._live("p.")}
+            FROM cand JOIN qa.postings p ON p.collection = {c} AND p.chunk = cand.chunk
+                                           AND p.term = ANY(ARRAY(SELECT term FROM w))
+                 JOIN w ON w.term = p.term
+            WHERE {live}
             GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT {int(k)}"""
         rows = self._rows(sql, (list(terms),))
         return _pairs([r for r in rows if r[1] > 0])
@@ -470,7 +481,7 @@ class PgWriter:
             timings["retire_s"] = time.perf_counter() - t0
 
             t1 = time.perf_counter()
-            n_new, n_sent, n_terms = self._insert(conn, g, docs, rows)
+            n_new, n_sent, n_terms = self._insert(conn, g, docs, rows, base)
             timings["insert_s"] = time.perf_counter() - t1
             conn.execute(
                 "INSERT INTO qa.term_df (generation, term, df) SELECT %s, term, sum(d) FROM "
@@ -495,9 +506,12 @@ class PgWriter:
         conn.execute(f"ANALYZE qa.chunks_{c}, qa.postings_{c}")  # fresh statistics for the planner's first questions
         return int(g)
 
-    def _insert(self, conn: Any, g: int, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple]) -> tuple[int, int, int]:
+    def _insert(
+        self, conn: Any, g: int, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple], base: tuple
+    ) -> tuple[int, int, int]:
         """COPY the new documents, chunks, sentences and postings; the new terms' df goes to df_delta."""
         c = self.cid
+        avgdl = (base[3] + sum(len(r[1]) for r in rows)) / max(1, base[1] + len(rows)) or 1.0
         with conn.cursor().copy(
             "COPY qa.documents (collection, source, born, title, format, text, pages, hash, size, mtime_ns) "
             "FROM STDIN (FORMAT BINARY)"
@@ -532,13 +546,14 @@ class PgWriter:
                     cs.write_row((c, cid, i, Vec(v)))
                 n_sent += len(svecs)
         with conn.cursor().copy(
-            "COPY qa.postings (collection, term, chunk, tf, n_terms, born) FROM STDIN (FORMAT BINARY)"
+            "COPY qa.postings (collection, term, chunk, tf, n_terms, impact, born) FROM STDIN (FORMAT BINARY)"
         ) as cp:
-            cp.set_types(["int4", "int4", "int8", "int4", "int4", "int4"])
+            cp.set_types(["int4", "int4", "int8", "int4", "int4", "float4", "int4"])
             for cid, (_, tl, _, _) in zip(ids, rows, strict=True):
+                norm = K1 * (1 - B + B * len(tl) / avgdl)
                 for t, tf in Counter(tl).items():
                     tid = term_id[t]
-                    cp.write_row((c, tid, cid, tf, len(tl), g))
+                    cp.write_row((c, tid, cid, tf, len(tl), tf / (tf + norm), g))
                     df[tid] += 1
         with conn.cursor().copy("COPY df_delta (term, d) FROM STDIN (FORMAT BINARY)") as cd:
             cd.set_types(["int4", "int4"])
