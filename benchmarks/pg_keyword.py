@@ -61,9 +61,9 @@ def main() -> None:
     import bm25s
 
     from qa.settings import Settings
+    from qa.store import BuildReport  # moves to qa.types with the Store seam
     from qa.stores.postgres import PostgresStore
     from qa.text import STOPWORDS, terms, words
-    from qa.store import BuildReport  # moves to qa.types with the Store seam
 
     settings = Settings()
     server = None

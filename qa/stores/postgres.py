@@ -107,28 +107,35 @@ class PgReader:
     def keyword_search(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """BM25 (bm25s's Lucene variant) over qa.text.terms of each chunk: rows scoring > 0, best first.
 
-        Candidates are each term's KEYWORD_PER_TERM best postings (by BM25's tf part), scored on every term: exact
-        whenever no query term is in more chunks than that (every eval corpus); past it, a term so common weighs
-        little and its weaker postings rarely decide a top 50 (benchmarks/pg_scale.py measures the recall)."""
+        Each term's KEYWORD_PER_TERM best postings (by BM25's tf part, an index-only scan) give partial scores;
+        the best 4k chunks by those are scored again on every term (primary-key lookups) and ranked. Exact
+        whenever no query term is in more chunks than KEYWORD_PER_TERM (every eval corpus); past that, a term so
+        common weighs little and its weaker postings rarely decide a top 50 (benchmarks/pg_scale.py measures it)."""
         if not terms or not self.n_chunks:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        c, g, live = self.cid, self.generation, self._live("p.")
+        stats = self._term_stats(terms)
+        if not stats:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        qtf = Counter(terms)
+        ids = [tid for _, tid, _ in stats]
+        idf = [qtf[t] * _idf(self.n_chunks, df) for t, _, df in stats]
+        c, live = self.cid, self._live("p.")
+        tf = f"p.tf / (p.tf + {K1}::float8 * ({1 - B}::float8 + {B}::float8 * p.n_terms / {self.avgdl!r}::float8))"
+        # LATERAL (+ OFFSET 0, so the planner keeps it) makes both phases index lookups: a join would read every
+        # posting of every term
         sql = f"""
-            WITH q AS (SELECT t.id AS term, count(*) AS qtf
-                       FROM unnest(%s::text[]) AS u(term) JOIN qa.terms t ON t.collection = {c} AND t.term = u.term
-                       GROUP BY t.id),
-                 w AS (SELECT q.term, q.qtf * ln(1 + ({self.n_chunks} - d.df + 0.5::float8) / (d.df + 0.5::float8)) AS idf
-                       FROM q JOIN qa.term_df d ON d.generation = {g} AND d.term = q.term),
-                 cand AS (SELECT DISTINCT x.chunk FROM w, LATERAL (
-                            SELECT p.chunk FROM qa.postings p WHERE p.collection = {c} AND p.term = w.term AND {live}
-                            ORDER BY p.impact DESC LIMIT {self.per_term}) x)
-            SELECT p.chunk, sum(w.idf * p.tf / (p.tf + {K1}::float8 * ({1 - B}::float8 + {B}::float8 * p.n_terms / {self.avgdl!r}::float8)))::float4 AS s
-            FROM cand JOIN qa.postings p ON p.collection = {c} AND p.chunk = cand.chunk
-                                           AND p.term = ANY(ARRAY(SELECT term FROM w))
+            WITH w AS (SELECT * FROM unnest(%s::int[], %s::float8[]) AS w(term, idf)),
+                 hits AS (SELECT x.chunk, x.s FROM w, LATERAL (
+                            SELECT p.chunk, w.idf * {tf} AS s FROM qa.postings p
+                            WHERE p.collection = {c} AND p.term = w.term AND {live}
+                            ORDER BY p.impact DESC LIMIT {self.per_term}) x),
+                 cand AS (SELECT chunk FROM hits GROUP BY chunk ORDER BY sum(s) DESC LIMIT {4 * int(k)})
+            SELECT cand.chunk, sum(w.idf * p.tfc)::float4 AS s
+            FROM cand, LATERAL (SELECT p.term, {tf} AS tfc FROM qa.postings p WHERE p.collection = {c}
+                                AND p.chunk = cand.chunk AND p.term = ANY(%s::int[]) AND {live} OFFSET 0) p
                  JOIN w ON w.term = p.term
-            WHERE {live}
-            GROUP BY p.chunk ORDER BY s DESC, p.chunk LIMIT {int(k)}"""
-        rows = self._rows(sql, (list(terms),))
+            GROUP BY cand.chunk ORDER BY s DESC, cand.chunk LIMIT {int(k)}"""
+        rows = self._rows(sql, (ids, idf, ids))
         return _pairs([r for r in rows if r[1] > 0])
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
@@ -169,15 +176,16 @@ class PgReader:
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """Inverse document frequency of each term; a term the collection never uses gets the highest."""
         terms = list(terms)
-        df = dict(
-            self._rows(
-                f"SELECT t.term, d.df FROM qa.terms t JOIN qa.term_df d ON d.generation = {self.generation} "
-                f"AND d.term = t.id WHERE t.collection = {self.cid} AND t.term = ANY(%s)",
-                (terms,),
-            )
+        df = {t: d for t, _, d in self._term_stats(terms)}
+        return {t: _idf(self.n_chunks, df.get(t, 0)) for t in terms}
+
+    def _term_stats(self, terms: Iterable[str]) -> list[tuple[str, int, int]]:
+        """(term, id, df in this generation) of the terms the collection uses."""
+        return self._rows(
+            f"SELECT t.term, t.id, d.df FROM qa.terms t JOIN qa.term_df d ON d.generation = {self.generation} "
+            f"AND d.term = t.id WHERE t.collection = {self.cid} AND t.term = ANY(%s)",
+            (list(dict.fromkeys(terms)),),
         )
-        n = self.n_chunks
-        return {t: float(np.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5))) for t in terms}
 
     def chunk_by_id(self, chunk_id: str) -> Chunk | None:
         rows = self._rows(
@@ -216,6 +224,10 @@ class PgReader:
 
     def close(self) -> None:
         """Nothing to release: connections belong to the process's pool."""
+
+
+def _idf(n: int, df: int) -> float:
+    return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
 
 def _pairs(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
