@@ -61,7 +61,6 @@ def main() -> None:
     import bm25s
 
     from qa.settings import Settings
-    from qa.store import BuildReport  # moves to qa.types with the Store seam
     from qa.stores.postgres import PostgresStore
     from qa.text import STOPWORDS, terms, words
 
@@ -96,12 +95,12 @@ def main() -> None:
                 ranked["bm25s (local store)"].append([int(i) for i in top if s[i] > 0])
 
             # the postgresql store's keyword search: the same chunks, written with zero vectors (not searched here)
-            store = PostgresStore(args.url, settings)
-            with store.writer(name, folder) as w:
+            store = PostgresStore(f"{args.url}#{name}", settings.index)
+            with store.writer(folder, rebuild=True) as w:
                 zero = np.zeros(384, dtype=np.float32)
                 rows = [(c, t, zero, [zero] * len(c.sentences)) for c, t in zip(chunks, tokens, strict=True)]
-                w.write([(d, "", 0, 0) for d in docs], rows, dim=384, model_source="", report=BuildReport())
-            reader = store.open(name, None)
+                w.write([(d, "", 0, 0) for d in docs], rows, dim=384, model_source="")
+            reader = store.open()
             order = f"SELECT id FROM qa.chunks WHERE collection = {reader.cid} ORDER BY id"
             ids = [int(r[0]) for r in reader.db.run(lambda conn, sql=order: conn.execute(sql).fetchall())]
             row_of = {cid: i for i, cid in enumerate(ids)}  # written in chunk order

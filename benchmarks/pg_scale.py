@@ -110,13 +110,11 @@ def bench_local(vecs, texts_terms, queries, qterms, exact):  # noqa: ANN001, ANN
 
 def bench_pg(url, n, vecs, sents, sent_terms, picks, queries, qterms, exact, bm):  # noqa: ANN001, ANN201
     from qa.settings import Settings
-    from qa.store import BuildReport  # moves to qa.types with the Store seam
     from qa.stores.postgres import PostgresStore
     from qa.types import Chunk, Document
 
-    store = PostgresStore(url, Settings())
-    name = f"scale{n}"
-    store.drop(name)
+    store = PostgresStore(f"{url}#scale{n}", Settings().index)
+    store.drop()
     doc = Document("synthetic.txt", "Synthetic", "", "txt")
 
     class Rows:
@@ -132,12 +130,12 @@ def bench_pg(url, n, vecs, sents, sent_terms, picks, queries, qterms, exact, bm)
                 ch = Chunk(f"s{i}", "synthetic.txt", "Synthetic", "", 0, len(text), text, ())
                 yield ch, sent_terms[a] + sent_terms[b] + sent_terms[c], np.asarray(vecs[i], np.float32), []
 
-    report = BuildReport()
     t0 = time.perf_counter()
-    with store.writer(name, "synthetic") as w:
-        w.write([(doc, "", 0, 0)], Rows(), dim=vecs.shape[1], model_source="synthetic", report=report)
+    with store.writer(Path("synthetic")) as w:
+        w.write([(doc, "", 0, 0)], Rows(), dim=vecs.shape[1], model_source="synthetic")
+        report = w.report
     build = time.perf_counter() - t0
-    reader = store.open(name, None)
+    reader = store.open()
     t1 = time.perf_counter()
     reader.db.run(lambda c: c.execute(f"VACUUM ANALYZE qa.chunks_{reader.cid}, qa.postings_{reader.cid}"))
     vacuum = time.perf_counter() - t1
@@ -184,7 +182,7 @@ def bench_pg(url, n, vecs, sents, sent_terms, picks, queries, qterms, exact, bm)
         "keyword_recall@50_vs_bm25": round(kw_hits / len(queries), 4),
         "hybrid_p50": pct(hyb, 50), "hybrid_p95": pct(hyb, 95),
     }  # fmt: skip
-    store.drop(name)
+    store.drop()
     return out
 
 

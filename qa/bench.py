@@ -354,7 +354,7 @@ def main(
             from qa.pipeline import open_index
 
             index = open_index(work / "index", settings=settings)
-            rows = range(index.n_chunks)
+            rows = index.rows()
             base = np.concatenate([index.chunk_vectors(rows), *index.sentence_vectors(rows)])
             emb = load_embedder(index.model)
             qs = _questions(settings, 200 if not quick else 20)
@@ -369,7 +369,7 @@ def main(
                 result["scale"]["rows"] += bench_scale(
                     base, queries, n, kinds, work, lambda m: console.print(m, style="dim")
                 )
-            sentences = [s for c in index.chunks(range(index.n_chunks)) for s in c.sentence_texts()]
+            sentences = [s for c in index.chunks(index.rows()) for s in c.sentence_texts()]
             result["scale"]["keyword"] = [bench_keyword(sentences, qs, n) for n in scale]
             for row in result["scale"]["keyword"]:
                 console.print(f"  bm25 @ {row['n']:,}: {row}", style="dim")

@@ -23,7 +23,7 @@ from qa.read import reader_for
 from qa.rerank import reranker_for
 from qa.retrieve import retrieve
 from qa.settings import Settings, current
-from qa.stores import Reader, store_for
+from qa.stores import Reader, shown, store_for
 from qa.types import Answer, Document, FileState
 
 log = logging.getLogger("qa")
@@ -46,7 +46,7 @@ def build_index(
     files = scan(folder, max_file_mb=settings.max_file_mb)
     if not files:
         raise InputError(f"no documents in {folder}: add .md, .txt, .html or .pdf files, then run qa index {folder}")
-    store = store_for(index_dir or settings.index_dir_for(folder), settings.index)
+    store = store_for(index_dir or settings.location_for(folder), settings.index)
     with store.writer(folder.resolve(), rebuild=rebuild) as writer:
         to_read = writer.plan(files)
         tick = _ticker(progress, "read", len(to_read))
@@ -126,7 +126,7 @@ def _read(f: SourceFile) -> tuple[Document | None, FileState]:
 def open_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> Reader:
     """Open an index (default: the one for settings.docs), checking it matches the settings."""
     settings = settings or current()
-    return store_for(index_dir or settings.index_dir_for(settings.docs), settings.index).open()
+    return store_for(index_dir or settings.location_for(settings.docs), settings.index).open()
 
 
 @lru_cache(maxsize=4)
@@ -137,11 +137,11 @@ def _cached_index(location: str, generation: str, settings: Settings) -> Reader:
 def default_index(settings: Settings) -> Reader:
     """The index of settings.docs, opened once per process (and again after a build changes it); built on first
     use, and again when an older qa wrote it."""
-    store = store_for(settings.index_dir_for(settings.docs), settings.index)
+    store = store_for(settings.location_for(settings.docs), settings.index)
     if store.generation() is None:
         if not Path(settings.docs).is_dir():
             raise IndexMissingError(
-                f"no index at {store.location} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
+                f"no index at {shown(store.location)} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
             )
         log.warning("no index for %s yet; building it now (once)", settings.docs)
         build_index(settings.docs, index_dir=store.location, settings=settings)

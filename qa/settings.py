@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     )
     docs: Path = Field(Path("docs"), description="Folder answered over when no index is given.")
     index_dir: Path | None = Field(None, description="Index folder; default derives from the documents folder.")
+    store: SecretStr | None = Field(
+        None,
+        description="Keep indexes in a database instead of folders: postgresql://USER:PASSWORD@HOST:5432/DB "
+        "(PostgreSQL + pgvector; pip install 'qa[pg]'). Empty: local folders.",
+    )
+    collection: str | None = Field(
+        None, description="Collection name in the QA_STORE database; default: the documents folder's name."
+    )
 
     # --- ingest -------------------------------------------------------------------------------
     model: str = Field(
@@ -151,6 +159,13 @@ class Settings(BaseSettings):
             tag = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
             return self.home.expanduser() / "indexes" / f"{folder.name}-{tag}"
         return folder.parent / ".qa" / folder.name
+
+    def location_for(self, folder: Path) -> str:
+        """Where the index of a documents folder lives: QA_STORE's database (collection: QA_COLLECTION, else the
+        folder's name) when set, else the index folder."""
+        if self.store is None:
+            return str(self.index_dir_for(folder))
+        return f"{self.store.get_secret_value()}#{self.collection or folder.expanduser().resolve().name}"
 
     def feedback_path(self) -> Path:
         if self.feedback_file is not None:

@@ -4,6 +4,7 @@ real folder with the real model. A store joins by adding a fixture param that yi
 from __future__ import annotations
 
 import shutil
+import uuid
 
 import numpy as np
 import pytest
@@ -17,18 +18,24 @@ from qa.text import terms
 pytestmark = pytest.mark.slow
 
 
-def local_location(tmp_path_factory) -> str:
+def local_location(request, tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("store") / "index")
 
 
-LOCATIONS = {"local": local_location}
+def postgresql_location(request, tmp_path_factory) -> str:
+    """A fresh database on the suite's PostgreSQL server (which skips, saying why, only when it cannot start)."""
+    server = request.getfixturevalue("pg_server")
+    return server.create_database(f"conformance_{uuid.uuid4().hex[:8]}") + "#kb"
+
+
+LOCATIONS = {"local": local_location, "postgresql": postgresql_location}
 
 
 @pytest.fixture(params=sorted(LOCATIONS), scope="class")
 def built(request, tmp_path_factory):
     """(folder, location, reader) of the test corpus built into each store."""
     folder = make_kb(tmp_path_factory.mktemp("docs") / "kb")
-    location = LOCATIONS[request.param](tmp_path_factory)
+    location = LOCATIONS[request.param](request, tmp_path_factory)
     return folder, location, build_index(folder, index_dir=location)
 
 
@@ -42,7 +49,7 @@ class TestStoreConformance:
 
     def test_chunks_come_back_in_the_order_asked_with_their_vectors(self, built):
         _, _, index = built
-        rows = list(range(index.n_chunks))[::-1]
+        rows = list(index.rows())[::-1]
         chunks = index.chunks(rows)
         assert [index.chunk_by_id(c.id) for c in chunks] == chunks
         vectors = index.chunk_vectors(rows)
@@ -54,7 +61,7 @@ class TestStoreConformance:
 
     def test_dense_search_finds_a_chunk_by_its_own_vector(self, built):
         _, _, index = built
-        for row in range(index.n_chunks):
+        for row in index.rows():
             rows, scores = index.dense_search(index.chunk_vectors([row])[0], 3)
             assert rows[0] == row and scores[0] == pytest.approx(1.0, abs=1e-2)
             assert list(scores) == sorted(scores, reverse=True)

@@ -2,20 +2,22 @@
 the next generation from the last plus what changed, then make it live at once).
 
 Stores are chosen by location through STORES, a name -> factory registry: a folder path is the embedded "local"
-store (FAISS + SQLite + BM25 files, qa/stores/local.py). Every store passes the same conformance tests
+store (FAISS + SQLite + BM25 files, qa/stores/local.py); postgresql://... is PostgreSQL + pgvector
+(qa/stores/postgres.py). Every store passes the same conformance tests
 (tests/test_stores.py). Rows are a generation's own integer handles for chunks: they mean nothing across
 generations or stores.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from qa.errors import IndexMismatchError, IndexOutdatedError
+from qa.errors import IndexMismatchError, IndexOutdatedError, StoreError
 from qa.settings import IndexSettings
 from qa.types import BuildReport, Chunk, Document, FileState
 
@@ -73,6 +75,10 @@ class Reader(Protocol):
 
     def save_calibration(self, record: Mapping[str, Any]) -> None:
         """Keep a calibration with this generation (it describes this generation only)."""
+        ...
+
+    def rows(self) -> Sequence[int]:
+        """Every row of this generation (local: range(n_chunks); a database: its chunk ids)."""
         ...
 
     def close(self) -> None: ...
@@ -137,7 +143,19 @@ def _local(location: str, settings: IndexSettings) -> Store:
     return LocalStore(Path(location), settings)
 
 
-STORES: dict[str, Callable[[str, IndexSettings], Store]] = {"local": _local}
+def _postgres(location: str, settings: IndexSettings) -> Store:
+    try:
+        from qa.stores.postgres import PostgresStore
+    except ImportError as e:
+        raise StoreError(f"the postgresql store needs psycopg ({e.name} is missing): pip install 'qa[pg]'") from e
+    return PostgresStore(location, settings)
+
+
+STORES: dict[str, Callable[[str, IndexSettings], Store]] = {
+    "local": _local,
+    "postgresql": _postgres,  # postgresql://USER:PASSWORD@HOST:5432/DATABASE#COLLECTION (qa/stores/postgres.py)
+    "postgres": _postgres,
+}
 
 
 def store_for(location: str | Path, settings: IndexSettings) -> Store:
@@ -149,6 +167,11 @@ def store_for(location: str | Path, settings: IndexSettings) -> Store:
             f"no store for {scheme}:// locations; use a folder path or one of: {', '.join(STORES)}"
         )
     return STORES[scheme](text, settings)
+
+
+def shown(location: str | Path) -> str:
+    """A location fit for messages: a URL loses its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1@", str(location))
 
 
 def check_manifest(manifest: Mapping[str, Any], settings: IndexSettings, where: str, fix: str) -> None:

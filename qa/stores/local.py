@@ -138,6 +138,9 @@ class Index:
             for s, h, size, m in self._rows("SELECT source, hash, size, mtime_ns FROM documents")
         }
 
+    def rows(self) -> range:
+        return range(self.n_chunks)
+
     def dense_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return ann.search(self.dense, vector, k)
 

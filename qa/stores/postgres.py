@@ -13,15 +13,20 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import IndexMismatchError, IndexMissingError, IndexOutdatedError, InputError, StoreError
-from qa.settings import Settings
+from qa.errors import IndexMissingError, IndexOutdatedError, InputError, StoreError
+from qa.settings import IndexSettings
+from qa.stores import check_manifest
 from qa.stores.pgconn import Database, Vec, create_partitions, database, lock_key
-from qa.types import Chunk, Document
+from qa.types import BuildReport, Chunk, Document, FileState
+
+if TYPE_CHECKING:
+    from qa.load import SourceFile
 
 log = logging.getLogger("qa")
 
@@ -56,7 +61,7 @@ class PgReader:
         self.avgdl = n_terms / self.n_chunks if self.n_chunks else 1.0
         self.folder: str | None = manifest.get("folder")
         self.dim = int(manifest["dim"])
-        self.build_report: Any = None
+        self.build_report: BuildReport | None = None
         ann = manifest.get("ann", {})
         self.hnsw = ann.get("kind") == "hnsw"
         self.ef_search = int(ann.get("ef_search") or HNSW_EF_SEARCH)
@@ -213,14 +218,18 @@ class PgReader:
             )
         ]
 
-    def file_states(self) -> dict[str, tuple[str, int, int]]:
-        """source -> (content hash, size, mtime_ns)."""
+    def file_states(self) -> dict[str, FileState]:
         return {
-            s: (h, int(size), int(m))
+            s: FileState(h, int(size), int(m))
             for s, h, size, m in self._rows(
                 f"SELECT source, hash, size, mtime_ns FROM qa.documents WHERE collection = {self.cid} AND {self._live()}"
             )
         }
+
+    def rows(self) -> list[int]:
+        """Every row of this generation, in the order they were added."""
+        return [int(r[0]) for r in self._rows(
+            f"SELECT id FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} ORDER BY id")]  # fmt: skip
 
     def close(self) -> None:
         """Nothing to release: connections belong to the process's pool."""
@@ -245,56 +254,68 @@ def _chunk(r: tuple) -> Chunk:
 # --- the store --------------------------------------------------------------------------------
 
 
+def split_location(location: str) -> tuple[str, str]:
+    """'postgresql://...#collection' -> (URL, collection); a URL without one names the collection 'default'."""
+    url, _, collection = str(location).partition("#")
+    return url, collection or "default"
+
+
 class PostgresStore:
-    """Collections in one PostgreSQL database: open one to read, or write its next generation."""
+    """One collection in a PostgreSQL database, located by 'postgresql://USER:PASS@HOST:PORT/DB#COLLECTION'."""
 
-    name = "postgresql"
-
-    def __init__(self, url: str, settings: Settings | None = None):
+    def __init__(self, location: str, settings: IndexSettings):
+        self.location, self.settings = str(location), settings
+        url, self.collection = split_location(location)
         self.db = database(url)
-        self.settings = settings or Settings()
+        self.shown = f"{self.db.shown}#{self.collection}"  # the location without its password, for messages
 
-    def generation(self, collection: str) -> int | None:
-        """The live generation of a collection (None before its first build): cheap, for caching readers."""
+    def generation(self) -> str | None:
+        """The live generation's id (None before the first build): one cheap query, for caching readers."""
         if not self.db.prepare(create=False):
             return None
-        rows = self.db.run(lambda c: c.execute("SELECT live FROM qa.collections WHERE name = %s", (collection,)).fetchall())
-        return rows[0][0] if rows else None
+        rows = self.db.run(
+            lambda c: c.execute("SELECT live FROM qa.collections WHERE name = %s", (self.collection,)).fetchall()
+        )
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def open(self, collection: str, settings: Settings | None = None) -> PgReader:
-        """The live generation of `collection`, checked against `settings`' model and chunking."""
-        hint = f"build one with: qa index DOCS_FOLDER --store {self.db.shown} --collection {collection}"
+    def open(self) -> PgReader:
+        """The live generation, checked against the settings' model and chunking."""
+        return self._open(self.settings)
+
+    def _open(self, settings: IndexSettings | None) -> PgReader:
+        hint = f"build one with: qa index DOCS_FOLDER --store {self.db.shown} --collection {self.collection}"
         if not self.db.prepare(create=False):
             raise IndexMissingError(f"no qa schema in {self.db.shown}; {hint}")
         rows = self.db.run(
             lambda c: c.execute(
                 "SELECT c.id, c.live, g.manifest, g.n_documents, g.n_chunks, g.n_terms FROM qa.collections c "
                 "LEFT JOIN qa.generations g ON g.id = c.live WHERE c.name = %s",
-                (collection,),
+                (self.collection,),
             ).fetchall()
         )
         if not rows or rows[0][1] is None:
-            raise IndexMissingError(f"no collection {collection!r} in {self.db.shown}; {hint}")
+            raise IndexMissingError(f"no collection {self.collection!r} in {self.db.shown}; {hint}")
         cid, gen, manifest, n_docs, n_chunks, n_terms = rows[0]
-        where = f"collection {collection!r} in {self.db.shown}"
-        check_manifest(manifest, settings, where)
-        return PgReader(self.db, collection, cid, gen, manifest, (n_docs, n_chunks, n_terms))
+        folder = manifest.get("folder")
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexOutdatedError(
+                f"index at {self.shown} has format {manifest.get('format')}, this qa reads {FORMAT_VERSION}; "
+                f"rebuild it with: {rebuild_hint(folder)}"
+            )
+        if settings is not None:
+            check_manifest(manifest, settings, self.shown, rebuild_hint(folder))
+        return PgReader(self.db, self.collection, cid, gen, manifest, (n_docs, n_chunks, n_terms))
 
-    def writer(self, collection: str, folder: Any, *, rebuild: bool = False) -> PgWriter:
-        return PgWriter(self, collection, folder, rebuild=rebuild)
+    def writer(self, folder: Path, *, rebuild: bool = False) -> PgWriter:
+        return PgWriter(self, folder, rebuild=rebuild)
 
-    def collections(self) -> list[tuple[str, int | None]]:
-        if not self.db.prepare(create=False):
-            return []
-        return self.db.run(lambda c: c.execute("SELECT name, live FROM qa.collections ORDER BY name").fetchall())
-
-    def drop(self, collection: str) -> None:
-        """Remove a collection and its tables (waits for a build of it to finish)."""
+    def drop(self) -> None:
+        """Remove the collection and its tables (waits for a build of it to finish)."""
         if not self.db.prepare(create=False):
             return
         with self.db.transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock_key(collection))
-            row = conn.execute("SELECT id FROM qa.collections WHERE name = %s", (collection,)).fetchone()
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock_key(self.collection))
+            row = conn.execute("SELECT id FROM qa.collections WHERE name = %s", (self.collection,)).fetchone()
             if row is None:
                 return
             for table in ("postings", "sentences", "chunks", "documents"):
@@ -302,40 +323,14 @@ class PostgresStore:
             conn.execute("DELETE FROM qa.collections WHERE id = %s", (row[0],))
 
 
-def check_manifest(manifest: dict, settings: Settings | None, where: str) -> None:
-    """The same checks, and the same one-line errors, as the local store's open_store."""
-    folder = manifest.get("folder")
-    if manifest.get("format") != FORMAT_VERSION:
-        raise IndexOutdatedError(
-            f"{where} has format {manifest.get('format')}, this qa reads {FORMAT_VERSION}; "
-            f"rebuild it with: {rebuild_hint(folder)}"
-        )
-    if settings is None or manifest.get("shape") == settings.shape():
-        return
-    theirs, ours = manifest.get("shape", {}), settings.shape()
-    differ = [k for k in ours if theirs.get(k) != ours.get(k)]
-    if differ == ["chunker"]:
-        raise IndexOutdatedError(
-            f"{where} was chunked by an older qa (chunker {theirs.get('chunker')}, this qa {ours['chunker']}); "
-            f"rebuild it with: {rebuild_hint(folder)}"
-        )
-    diff = ", ".join(f"{k}: index {theirs.get(k)!r} vs settings {ours.get(k)!r}" for k in differ)
-    raise IndexMismatchError(
-        f"{where} was built with other settings ({diff}); rebuild it with: {rebuild_hint(folder)} "
-        "(or use the settings it was built with)"
-    )
-
-
 # --- writing --------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _NewDoc:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Added:
     doc: Document
-    digest: str
-    size: int
-    mtime_ns: int
-    chunks: list[Chunk]
+    state: FileState
+    chunks: tuple[Chunk, ...]
 
 
 class PgWriter:
@@ -343,15 +338,21 @@ class PgWriter:
     are added, removed and changed ones marked dead, then `collections.live` flips, all in one transaction.
     A killed build rolls back on the server; the live generation keeps answering."""
 
-    def __init__(self, store: PostgresStore, collection: str, folder: Any, *, rebuild: bool = False):
-        self.store, self.db, self.collection, self.folder = store, store.db, collection, folder
+    def __init__(self, store: PostgresStore, folder: Path, *, rebuild: bool = False):
+        self.store, self.db, self.collection, self.folder = store, store.db, store.collection, folder
         self.settings = store.settings
         self.rebuild = rebuild
-        self.new_docs: list[_NewDoc] = []
-        self.kept: list[str] = []
+        self.report = BuildReport(index_dir=store.shown)
         self.previous: PgReader | None = None
+        self._old: dict[str, FileState] = {}
+        self._added: dict[str, _Added] = {}
+        self._kept: list[str] = []
+        self._reuse: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        self._t0 = time.perf_counter()
         self.conn: Any = None
         self.cid = 0
+
+    # --- the lock and the previous generation -------------------------------------------------
 
     def __enter__(self) -> PgWriter:
         self.db.prepare(create=True)
@@ -364,100 +365,138 @@ class PgWriter:
                 self.cid = self.conn.execute("SELECT id FROM qa.collections WHERE name = %s", (self.collection,)).fetchone()[0]
             with self.conn.transaction():
                 create_partitions(self.conn, self.cid)
-            if not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", lock_key(self.collection)).fetchone()[0]:
+            key = lock_key(self.collection)
+            if not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
                 holder = self.conn.execute(
-                    "SELECT a.pid, coalesce(host(a.client_addr), 'local'), a.backend_start FROM pg_locks l "
+                    "SELECT a.pid, coalesce(host(a.client_addr), 'local socket'), a.backend_start FROM pg_locks l "
                     "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.classid = %s "
-                    "AND l.objid = %s::oid AND l.granted",
-                    (lock_key(self.collection)[0], lock_key(self.collection)[1] & 0xFFFFFFFF),
+                    "AND l.objid = %s AND l.granted",
+                    (key[0], key[1] & 0xFFFFFFFF),
                 ).fetchone()
-                who = f" (server pid {holder[0]}, client {holder[1]}, since {holder[2]:%H:%M:%S})" if holder else ""
+                who = f" (server pid {holder[0]}, from {holder[1]}, since {holder[2]:%H:%M:%S})" if holder else ""
                 raise InputError(
                     f"another qa index is already writing collection {self.collection!r} in {self.db.shown}{who}; "
                     "wait for it to finish"
                 )
             if not self.rebuild:
                 try:
-                    self.previous = self.store.open(self.collection, self.settings)
+                    self.previous = self.store.open()
+                    self._old = self.previous.file_states()
                 except IndexMissingError:
                     pass
                 except IndexOutdatedError as e:
                     log.warning("previous index unusable (%s); building from scratch", str(e).split(";")[0])
         except BaseException:
-            self.__exit__()
+            self.__exit__()  # __exit__ is not called when __enter__ fails: release the lock here
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.conn is not None:
-            self.conn.close()  # ends the session: its advisory lock goes with it
+            self.conn.close()  # ends the session, and its advisory lock with it
             self.conn = None
 
-    # the same surface as the local IndexWriter
-    def previous_documents(self) -> dict[str, tuple[str, int, int]]:
-        return self.previous.file_states() if self.previous is not None else {}
+    # --- change detection (as the local writer) -----------------------------------------------
 
-    def keep(self, source: str) -> None:
-        self.kept.append(source)
+    def plan(self, files: Sequence[SourceFile]) -> list[SourceFile]:
+        to_read = []
+        for f in files:
+            prev = self._old.get(f.source)
+            if prev and prev.size == f.size and prev.mtime_ns == f.mtime_ns:
+                self._kept.append(f.source)
+            else:
+                to_read.append(f)
+        self.report.deleted = sorted(set(self._old) - {f.source for f in files})
+        return to_read
 
-    def add(self, doc: Document, digest: str, size: int, mtime_ns: int, chunks: list[Chunk]) -> None:
-        self.new_docs.append(_NewDoc(doc, digest, size, mtime_ns, chunks))
+    def unchanged(self, source: str, digest: str) -> bool:
+        prev = self._old.get(source)
+        if prev is None or prev.digest != digest:
+            return False
+        self._kept.append(source)
+        return True
 
-    def reusable_vectors(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def keep(self, source: str) -> bool:
+        if source not in self._old:
+            return False
+        self._kept.append(source)
+        return True
+
+    def add(self, doc: Document, state: FileState, chunks: Sequence[Chunk]) -> None:
+        self._added[doc.source] = _Added(doc, state, tuple(chunks))
+        (self.report.changed if doc.source in self._old else self.report.added).append(doc.source)
+
+    def missing_texts(self) -> tuple[list[str], list[str]]:
+        known_c, known_s = self._reusable_vectors()
+        new = [c for a in self._added.values() for c in a.chunks]
+        chunk_texts = list(dict.fromkeys(c.indexed_text for c in new if c.indexed_text not in known_c))
+        sent_texts = list(dict.fromkeys(s for c in new for s in c.sentence_texts() if s not in known_s))
+        return chunk_texts, sent_texts
+
+    def _reusable_vectors(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Vectors of the previous generation's chunks and sentences of changed documents, by text."""
+        if self._reuse is not None:
+            return self._reuse
         chunk_vecs: dict[str, np.ndarray] = {}
         sent_vecs: dict[str, np.ndarray] = {}
         p = self.previous
-        if p is None or not self.new_docs:
-            return chunk_vecs, sent_vecs
-        sources = [d.doc.source for d in self.new_docs]
-        rows = p._rows(
-            f"SELECT id, section, text, start, sentences, embedding FROM qa.chunks WHERE collection = {p.cid} "
-            f"AND source = ANY(%s) AND {p._live()}",
-            (sources,),
-            binary=True,
-        )
-        svecs = p.sentence_vectors([r[0] for r in rows])
-        for (_, section, text, start, spans, vec), sv in zip(rows, svecs, strict=True):
-            chunk_vecs[f"{section}\n{text}"] = vec
-            for (s, e), v in zip(zip(spans[::2], spans[1::2], strict=True), sv, strict=False):
-                sent_vecs[text[s - start : e - start]] = v
-        return chunk_vecs, sent_vecs
+        if p is not None and self._added:
+            rows = p._rows(
+                f"SELECT id, section, text, start, sentences, embedding FROM qa.chunks WHERE collection = {p.cid} "
+                f"AND source = ANY(%s) AND {p._live()}",
+                (list(self._added),),
+                binary=True,
+            )
+            for (_, section, text, start, spans, vec), sv in zip(rows, p.sentence_vectors([r[0] for r in rows]), strict=True):
+                chunk_vecs[f"{section}\n{text}"] = vec
+                for (s, e), v in zip(zip(spans[::2], spans[1::2], strict=True), sv, strict=True):
+                    sent_vecs[text[s - start : e - start]] = v
+        self._reuse = (chunk_vecs, sent_vecs)
+        return self._reuse
 
-    def commit(
-        self,
-        chunk_vectors: dict[str, np.ndarray],
-        sentence_vectors: dict[str, np.ndarray],
-        *,
-        dim: int,
-        model_source: str,
-        report: Any,
-    ) -> PgReader:
-        """Write the new generation and make it live, in one transaction."""
+    # --- commit -------------------------------------------------------------------------------
+
+    def commit(self, vectors: Mapping[str, np.ndarray], *, dim: int | None, model_source: str) -> PgReader:
+        """Write the new generation (only what was added; kept rows stay) and make it live, in one transaction."""
         from qa.text import terms
 
+        r = self.report
+        r.unchanged = len(self._kept)
+        if not self._kept and not self._added:
+            raise InputError(f"no readable text in {self.folder}: every file was skipped (see the warnings above)")
+        if self.previous is not None and not self._added and not r.deleted:
+            r.up_to_date = True
+            index, self.previous = self.previous, None
+            return self._finish(index)
+        known_c, known_s = self._reusable_vectors()
+        if dim is None:
+            dim = int(self.previous.manifest["dim"]) if self.previous is not None else 0
         t0 = time.perf_counter()
-        rows = [
-            (c, terms(c.indexed_text), f16(chunk_vectors[c.indexed_text]), [f16(sentence_vectors[s]) for s in c.sentence_texts()])
-            for d in self.new_docs
-            for c in d.chunks
-        ]
-        report.timings["analyse_s"] = time.perf_counter() - t0
-        self.write(
-            [(d.doc, d.digest, d.size, d.mtime_ns) for d in self.new_docs],
-            rows,
-            dim=dim,
-            model_source=model_source,
-            report=report,
-        )
-        return self.store.open(self.collection, self.settings)
+        rows = []
+        for a in self._added.values():
+            for c in a.chunks:
+                cv = vectors.get(c.indexed_text)
+                rows.append((
+                    c, terms(c.indexed_text), f16(cv if cv is not None else known_c[c.indexed_text]),
+                    [f16(vectors[s] if s in vectors else known_s[s]) for s in c.sentence_texts()],
+                ))  # fmt: skip
+        r.timings["analyse_s"] = time.perf_counter() - t0
+        docs = [(a.doc, a.state.digest, a.state.size, a.state.mtime_ns) for a in self._added.values()]
+        self.write(docs, rows, dim=dim, model_source=model_source)
+        return self._finish(self.store.open())
+
+    def _finish(self, index: PgReader) -> PgReader:
+        self.report.documents, self.report.chunks = index.n_documents, index.n_chunks
+        self.report.seconds = time.perf_counter() - self._t0
+        index.build_report = self.report
+        return index
 
     def write(self, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple], *, dim: int,
-              model_source: str, report: Any) -> int:  # fmt: skip
-        """The generation itself: `rows` are (chunk, its terms, its vector, its sentences' vectors). Also the bulk
-        path of `qa bench --store`. Returns the new generation."""
+              model_source: str) -> int:  # fmt: skip
+        """The generation itself: `rows` are (chunk, its terms, its vector, its sentences' vectors); every live
+        document not kept dies. Also the bulk path of benchmarks/pg_scale.py. Returns the new generation."""
         conn, c = self.conn, self.cid
-        timings = report.timings if report is not None else {}
+        timings = self.report.timings
         t0 = time.perf_counter()
         with conn.transaction():
             live = conn.execute("SELECT live FROM qa.collections WHERE id = %s FOR UPDATE", (c,)).fetchone()[0]
@@ -473,7 +512,7 @@ class PgWriter:
                 base = conn.execute(
                     "SELECT n_documents, n_chunks, n_sentences, n_terms FROM qa.generations WHERE id = %s", (live,)
                 ).fetchone()
-                kept = list(self.kept)
+                kept = list(self._kept)
                 gone_docs = conn.execute(
                     f"UPDATE qa.documents SET died = {g} WHERE collection = {c} AND {lv} AND NOT (source = ANY(%s))",
                     (kept,),
@@ -517,10 +556,8 @@ class PgWriter:
             self._purge(live)
         conn.execute(f"ANALYZE qa.chunks_{c}, qa.postings_{c}")  # fresh statistics for the planner's first questions
         return int(g)
-
-    def _insert(
-        self, conn: Any, g: int, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple], base: tuple
-    ) -> tuple[int, int, int]:
+    def _insert(self, conn: Any, g: int, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple],
+                base: tuple) -> tuple[int, int, int]:  # fmt: skip
         """COPY the new documents, chunks, sentences and postings; the new terms' df goes to df_delta."""
         c = self.cid
         avgdl = (base[3] + sum(len(r[1]) for r in rows)) / max(1, base[1] + len(rows)) or 1.0
