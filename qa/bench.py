@@ -58,6 +58,13 @@ def _questions(settings: Settings, n: int) -> list[str]:
     return [qs[i] for i in rng.permutation(len(qs))][:n] if len(qs) >= n else (qs * (n // len(qs) + 1))[:n]
 
 
+def index_location(settings: Settings, work: Path) -> str:
+    """Where the bench builds its index: a folder in its temp dir, or the collection 'qa-bench' of QA_STORE."""
+    if settings.store is not None:
+        return f"{settings.store.get_secret_value()}#qa-bench"
+    return str(work / "index")
+
+
 # --- indexing --------------------------------------------------------------------------------
 
 
@@ -95,19 +102,19 @@ def bench_indexing(folder: Path, settings: Settings, work: Path) -> dict[str, An
 
     raw_before = raw()
     t0 = time.perf_counter()
-    index = build_index(copy, index_dir=work / "index", settings=settings)
+    index = build_index(copy, index_dir=index_location(settings, work), settings=settings, rebuild=True)
     full_s = time.perf_counter() - t0
     raw_s = (raw_before + raw()) / 2
     r = index.build_report
     assert r is not None
 
     t2 = time.perf_counter()
-    again = build_index(copy, index_dir=work / "index", settings=settings).build_report
+    again = build_index(copy, index_dir=index_location(settings, work), settings=settings).build_report
     unchanged_s = time.perf_counter() - t2
     victim = sorted(p for p in copy.rglob("*") if p.suffix in (".md", ".txt"))[0]
     victim.write_text(victim.read_text() + "\n\nOne more sentence, added to measure an incremental update.\n")
     t3 = time.perf_counter()
-    one = build_index(copy, index_dir=work / "index", settings=settings).build_report
+    one = build_index(copy, index_dir=index_location(settings, work), settings=settings).build_report
     one_s = time.perf_counter() - t3
     n_texts = len(texts) + len(sents)
     return {
@@ -135,7 +142,7 @@ def bench_indexing(folder: Path, settings: Settings, work: Path) -> dict[str, An
 # --- queries ---------------------------------------------------------------------------------
 
 
-def bench_queries(index_dir: Path, settings: Settings, n: int) -> dict[str, Any]:
+def bench_queries(index_dir: str | Path, settings: Settings, n: int) -> dict[str, Any]:
     """Warm latency per stage over a fixed question list."""
     from qa.pipeline import answer, open_index
 
@@ -157,7 +164,7 @@ def bench_queries(index_dir: Path, settings: Settings, n: int) -> dict[str, Any]
     }
 
 
-def bench_cold_start(index_dir: Path, runs: int = 3) -> dict[str, Any]:
+def bench_cold_start(index_dir: str | Path, runs: int = 3) -> dict[str, Any]:
     """Process start to printed answer for `qa ask`, and `qa --help`."""
     exe = [sys.executable, "-m", "qa.cli"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -167,7 +174,9 @@ def bench_cold_start(index_dir: Path, runs: int = 3) -> dict[str, Any]:
         subprocess.run(exe + args, env=env, check=True, capture_output=True)
         return time.perf_counter() - t0
 
-    asks = [timed(["ask", "Who introduced gVisor?", "--index", str(index_dir)]) for _ in range(runs)]
+    url, _, collection = str(index_dir).partition("#")
+    where = ["--store", url, "--collection", collection] if "://" in url else ["--index", str(index_dir)]
+    asks = [timed(["ask", "Who introduced gVisor?", *where]) for _ in range(runs)]
     helps = [timed(["--help"]) for _ in range(runs)]
     return {"qa_ask_s_p50": round(statistics.median(asks), 2), "qa_help_s_p50": round(statistics.median(helps), 3)}
 
@@ -340,20 +349,21 @@ def main(
             "python": platform.python_version(),
         },
         "docs": str(folder),
+        "store": "postgresql" if settings.store is not None else "local",
     }
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         console.print(f"[bold]indexing[/] {folder} ...")
         result["indexing"] = bench_indexing(folder, settings, work)
         console.print("[bold]queries[/] ...")
-        result["query"] = bench_queries(work / "index", settings, n_queries)
+        result["query"] = bench_queries(index_location(settings, work), settings, n_queries)
         console.print("[bold]cold start[/] ...")
-        result["cold_start"] = bench_cold_start(work / "index", runs=1 if quick else 3)
+        result["cold_start"] = bench_cold_start(index_location(settings, work), runs=1 if quick else 3)
         if scale:
             from qa.embed import load_embedder
             from qa.pipeline import open_index
 
-            index = open_index(work / "index", settings=settings)
+            index = open_index(index_location(settings, work), settings=settings)
             rows = index.rows()
             base = np.concatenate([index.chunk_vectors(rows), *index.sentence_vectors(rows)])
             emb = load_embedder(index.model)

@@ -28,6 +28,17 @@ IndexOpt = Annotated[
     typer.Option("--index", help="Index folder (default: .qa/<name> beside the documents, or under QA_HOME)."),
 ]
 DocsOpt = Annotated[Path | None, typer.Option("--docs", help="Documents folder (default: QA_DOCS, or docs/).")]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Keep the index in PostgreSQL + pgvector: postgresql://USER:PASSWORD@HOST:5432/DB (QA_STORE; default: a local folder).",
+    ),
+]
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option("--collection", help="Collection in the --store database (QA_COLLECTION; default: the folder's name)."),
+]
 GeneratorOpt = Annotated[
     str | None,
     typer.Option(
@@ -83,6 +94,8 @@ def _errors() -> Iterator[None]:
 def index(
     path: Annotated[Path, typer.Argument(help="Folder of .md, .txt, .html and .pdf files (searched recursively).")],
     index_dir: IndexOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-embed everything instead of only what changed.")
     ] = False,
@@ -99,7 +112,7 @@ def index(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     _setup_logging()
-    settings = _settings(model=model, index_type=index_type)
+    settings = _settings(model=model, index_type=index_type, store=store, collection=collection)
     console = Console(stderr=True)
     with _errors():
         from qa.pipeline import build_index
@@ -155,6 +168,8 @@ def index(
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes. '-' reads it from stdin.")],
     index_dir: IndexOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     docs: DocsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Passages returned (QA_TOP_K).")] = None,
@@ -169,7 +184,9 @@ def ask(
     _setup_logging()
     if question == "-":
         question = sys.stdin.read()
-    settings = _settings(docs=docs, top_k=top_k, abstain_threshold=threshold, generator=generator)
+    settings = _settings(
+        docs=docs, top_k=top_k, abstain_threshold=threshold, generator=generator, store=store, collection=collection
+    )
     with _errors():
         from qa.pipeline import answer, open_index
 
@@ -191,6 +208,8 @@ def ask(
 def serve(
     docs: DocsOpt = None,
     index_dir: IndexOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     host: Annotated[str | None, typer.Option(help="Bind address (QA_HOST, default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (QA_PORT, default 7860).")] = None,
     auth: Annotated[
@@ -204,7 +223,9 @@ def serve(
     """Start the web chat (Gradio) and the JSON API (/api) over a documents folder; the index is built or updated
     first."""
     _setup_logging()
-    settings = _settings(docs=docs, index_dir=index_dir, host=host, port=port, generator=generator)
+    settings = _settings(
+        docs=docs, index_dir=index_dir, host=host, port=port, generator=generator, store=store, collection=collection
+    )
     if auth is not None and ":" not in auth:
         raise typer.BadParameter("--auth must be user:pass")
     with _errors():
@@ -238,6 +259,8 @@ def eval_(
     questions: Annotated[Path, typer.Argument(help="A JSONL question set (see evals/README.md).")],
     docs: DocsOpt = None,
     index_dir: IndexOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write metrics and every question's record here.")
     ] = None,
@@ -256,7 +279,9 @@ def eval_(
 ) -> None:
     """Score a question set against a folder: answer, citation and retrieval accuracy, abstention, latency."""
     _setup_logging()
-    settings = _settings(docs=docs, abstain_threshold=threshold, generator=generator)
+    settings = _settings(
+        docs=docs, abstain_threshold=threshold, generator=generator, store=store, collection=collection
+    )
     with _errors():
         from qa.evaluate import main as run_eval
 
@@ -283,10 +308,11 @@ def bench(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
     queries: Annotated[int, typer.Option(help="Questions timed for query latency.")] = 50,
     quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes (CI).")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Measure indexing throughput, query latency per stage, cold start and (with --scale) search at N chunks."""
     _setup_logging()
-    settings = _settings(docs=docs)
+    settings = _settings(docs=docs, store=store)
     with _errors():
         from qa.bench import main as run_bench
 
