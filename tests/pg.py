@@ -47,6 +47,7 @@ class PgServer:
     port: int
     install: Path
     user: str | None  # OS user the server runs as (None: this process's user)
+    options: str = ""  # what pg_ctl passes to postgres (-h, -p, -c ...)
 
     @classmethod
     def start(cls, install: Path | None = None, *, settings: dict[str, str] | None = None) -> PgServer:
@@ -71,9 +72,9 @@ class PgServer:
             port = _free_port()
             server_opts = f"-h 127.0.0.1 -p {port} -k {folder} " + " ".join(f"-c {k}={v}" for k, v in opts.items())
             try:
-                cls._run(install, run_as, folder, "pg_ctl", "-D", str(folder / "data"), "-l", str(folder / "log"),
-                         "-w", "-t", "60", "-o", server_opts, "start")  # fmt: skip
-                return cls(folder, port, install, run_as)
+                server = cls(folder, port, install, run_as, server_opts)
+                server.restart()
+                return server
             except RuntimeError as e:
                 last = e
         shutil.rmtree(folder, ignore_errors=True)
@@ -108,6 +109,11 @@ class PgServer:
             self.sql("CREATE EXTENSION vector", database=name)
         return self.url(name)
 
+    def restart(self) -> None:
+        """Start (again) on the same folder and port."""
+        self._run(self.install, self.user, self.folder, "pg_ctl", "-D", str(self.folder / "data"), "-l",
+                  str(self.folder / "log"), "-w", "-t", "60", "-o", self.options, "start")  # fmt: skip
+
     def stop(self, mode: str = "fast") -> None:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._run(self.install, self.user, self.folder, "pg_ctl", "-D", str(self.folder / "data"), "-m", mode,
@@ -118,21 +124,24 @@ class PgServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def install_without_pgvector(dest: Path) -> Path:
-    """A copy of pgserver's PostgreSQL with pgvector removed: a real server that lacks the extension (~35 MB)."""
+def install_without_pgvector(folder: Path) -> Path:
+    """A copy of pgserver's PostgreSQL with pgvector removed: a real server that lacks the extension (~35 MB).
+    The binaries find their libraries at $ORIGIN/../../../pgserver.libs, so the copy keeps that shape."""
     src = pginstall()
+    dest = folder / "site" / "pgserver" / "pginstall"
     shutil.copytree(src, dest, symlinks=True)
+    libs = src.parent.parent / "pgserver.libs"
+    if libs.is_dir():
+        (folder / "site" / "pgserver.libs").symlink_to(libs)
     for p in (dest / "share" / "postgresql" / "extension").glob("vector*"):
         p.unlink()
     for p in (dest / "lib" / "postgresql").glob("vector*"):
         p.unlink()
     for p in dest.rglob("*"):  # the server user must read and run it
-        with contextlib.suppress(OSError):
+        if not p.is_symlink():
             p.chmod(p.stat().st_mode | 0o055)
-    for p in (dest, *dest.parents):
-        if str(p) in ("/", "/tmp"):
-            break
-        with contextlib.suppress(OSError):
+    for p in (folder, *folder.rglob("*")):
+        if p.is_dir() and not p.is_symlink():
             p.chmod(p.stat().st_mode | 0o055)
     return dest
 

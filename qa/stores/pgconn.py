@@ -61,8 +61,8 @@ def parse_url(url: str) -> dict[str, Any]:
     try:
         params = psycopg.conninfo.conninfo_to_dict(url)
         port = params.get("port")
-        if port is not None and not str(port).isdigit():
-            raise ValueError(f"port {port!r} is not a number")
+        if port is not None and not (str(port).isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"port {port!r} is not a port (1-65535)")
     except (psycopg.ProgrammingError, ValueError) as e:
         why = str(e).strip().splitlines()[0].replace(url, shown)
         raise StoreError(
@@ -95,7 +95,7 @@ def explain(e: BaseException, params: dict[str, Any]) -> StoreError:
             f"role {user!r} may not create the vector extension in database {db!r} at {at}; "
             f"ask a superuser to run there: CREATE EXTENSION vector;"
         )
-    if isinstance(e, pgerr.InsufficientPrivilege) and "schema" in low:
+    if isinstance(e, pgerr.InsufficientPrivilege) and ("schema" in low or "for database" in low):
         return StoreError(
             f"role {user!r} may not create the schema qa in database {db!r} at {at}; ask the database owner to run: "
             f'GRANT CREATE ON DATABASE "{db}" TO "{user}";'
