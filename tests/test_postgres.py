@@ -286,3 +286,23 @@ def test_replicas_answer_alike_and_see_each_others_rebuilds(pg_url, tmp_path):
     r = qa_cli("index", str(kb), "--store", pg_url, "--quiet")  # the other replica rebuilds
     assert r.returncode == 0, r.stderr
     assert "Ines Duarte" in answer(QUESTION, settings=s).text
+
+
+@pytest.mark.parametrize("name", ["docs", "seeds"])
+def test_the_eval_sets_answer_the_same_on_both_stores(name, pg_url, tmp_path):
+    """Every answer, citation, stage rank and confidence of evals/docs.jsonl and evals/seeds.jsonl is the same
+    with the index in PostgreSQL as in the local store (evals/compare.py)."""
+    from qa.evaluate import main as run_eval
+
+    root = Path(__file__).parent.parent
+    docs = (root / json.loads((root / "evals" / "gates.json").read_text())[name]["docs"]).resolve()
+    if not docs.is_dir():
+        pytest.skip(f"{docs} is not here")
+    questions = root / "evals" / f"{name}.jsonl"
+    run_eval(questions, settings=Settings(docs=docs), json_out=tmp_path / "local.json")
+    run_eval(questions, settings=Settings(docs=docs, store=pg_url), json_out=tmp_path / "pg.json")
+    sys.path.insert(0, str(root / "evals"))
+    from compare import compare
+
+    local, pg = (json.loads((tmp_path / f).read_text()) for f in ("local.json", "pg.json"))
+    assert compare(local, pg, 1e-4) == []
