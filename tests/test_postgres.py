@@ -139,6 +139,17 @@ def test_a_role_without_rights_is_told_what_to_ask_for(pg_server, tmp_path):
     pg_server.sql(f'GRANT CREATE ON DATABASE "{db}" TO "{role}"')
     assert ANSWER in answer(QUESTION, index=build_index(kb, settings=settings_for(url, kb))).text
 
+    # a role that only answers: reading rights on the schema are enough; writing is one line
+    reader = f"reader_{uuid.uuid4().hex[:6]}"
+    pg_server.sql(f"CREATE ROLE {reader} LOGIN PASSWORD 'read-pw'")
+    pg_server.sql(f"GRANT USAGE ON SCHEMA qa TO {reader}; GRANT SELECT ON ALL TABLES IN SCHEMA qa TO {reader}", db)
+    read_url = pg_server.url(db, user=reader, password="read-pw")
+    assert ANSWER in answer(QUESTION, settings=settings_for(read_url, kb)).text
+    (kb / "new.md").write_text("# New\n\nA new file the reader may not index.\n")
+    with pytest.raises(StoreError, match=rf"role '{reader}' lacks a right qa needs .*permission denied") as e:
+        build_index(kb, settings=settings_for(read_url, kb))
+    one_line(e.value)
+
 
 def test_a_server_without_pgvector_names_the_extension(tmp_path):
     copy = Path(tempfile.mkdtemp(prefix="qa-pg-novector-"))  # outside pytest's 0700 temp root: the server user reads it

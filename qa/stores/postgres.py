@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import psycopg
 
 from qa.errors import IndexMissingError, IndexOutdatedError, InputError, StoreError
 from qa.settings import IndexSettings
 from qa.stores import check_manifest
-from qa.stores.pgconn import Database, Vec, create_partitions, database, lock_key
+from qa.stores.pgconn import Database, Vec, create_partitions, database, explain, lock_key
 from qa.types import BuildReport, Chunk, Document, FileState
 
 if TYPE_CHECKING:
@@ -363,8 +364,6 @@ class PgWriter:
                 self.conn.execute("INSERT INTO qa.collections (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
                                   (self.collection,))  # fmt: skip
                 self.cid = self.conn.execute("SELECT id FROM qa.collections WHERE name = %s", (self.collection,)).fetchone()[0]
-            with self.conn.transaction():
-                create_partitions(self.conn, self.cid)
             key = lock_key(self.collection)
             if not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
                 holder = self.conn.execute(
@@ -378,6 +377,8 @@ class PgWriter:
                     f"another qa index is already writing collection {self.collection!r} in {self.db.shown}{who}; "
                     "wait for it to finish"
                 )
+            with self.conn.transaction():
+                create_partitions(self.conn, self.cid)
             if not self.rebuild:
                 try:
                     self.previous = self.store.open()
@@ -386,8 +387,10 @@ class PgWriter:
                     pass
                 except IndexOutdatedError as e:
                     log.warning("previous index unusable (%s); building from scratch", str(e).split(";")[0])
-        except BaseException:
+        except BaseException as e:
             self.__exit__()  # __exit__ is not called when __enter__ fails: release the lock here
+            if isinstance(e, psycopg.Error):
+                raise explain(e, self.db.params) from e
             raise
         return self
 
@@ -482,7 +485,10 @@ class PgWriter:
                 ))  # fmt: skip
         r.timings["analyse_s"] = time.perf_counter() - t0
         docs = [(a.doc, a.state.digest, a.state.size, a.state.mtime_ns) for a in self._added.values()]
-        self.write(docs, rows, dim=dim, model_source=model_source)
+        try:
+            self.write(docs, rows, dim=dim, model_source=model_source)
+        except psycopg.Error as e:
+            raise explain(e, self.db.params) from e
         return self._finish(self.store.open())
 
     def _finish(self, index: PgReader) -> PgReader:
