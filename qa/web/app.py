@@ -23,6 +23,7 @@ from qa.pipeline import answer, build_index, open_index, stream_answer, threshol
 from qa.present import answer_dict
 from qa.settings import Settings, apply_environment
 from qa.stores import Reader as Index
+from qa.stores import shown, store_for
 from qa.types import Answer
 from qa.web.render import (
     CSS,
@@ -98,6 +99,7 @@ class Library:
         self.problem = ""
         self._building = threading.Lock()
         self._feedback = threading.Lock()
+        self._generation: str | None = None  # of self.index, when known
         docs = Path(settings.docs).expanduser()
         try:
             if docs.is_dir():
@@ -115,6 +117,12 @@ class Library:
     def current(self) -> Index:
         if self.index is None:
             raise IndexMissingError(f"no index yet ({self.problem}); add documents under Documents, then ask")
+        # another process (a second `qa serve` replica on one database, a `qa index` job) may have made a newer
+        # generation live: answer from it (a cheap check: a file read, or one indexed query)
+        store = store_for(self.settings.location_for(self.settings.docs), self.settings.index)
+        generation = store.generation()
+        if generation is not None and generation != self._generation:
+            self.index, self._generation = store.open(), generation
         return self.index
 
     def update(self, *, rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None) -> Index:
@@ -123,6 +131,7 @@ class Library:
             raise InputError("the index is already being updated; try again when it finishes")
         try:
             self.index = build_index(self.settings.docs, settings=self.settings, rebuild=rebuild, progress=progress)
+            self._generation = store_for(self.settings.location_for(self.settings.docs), self.settings.index).generation()
             self.problem = ""
             return self.index
         finally:
@@ -387,7 +396,8 @@ def serve(settings: Settings, auth: tuple[str, str] | None = None, *, block: boo
     lib = Library(settings)
     if lib.index is not None:
         idx = lib.index
-        log.info("serving %d documents, %d chunks (index %s)", idx.n_documents, idx.n_chunks, idx.root)
+        where = shown(lib.settings.location_for(lib.settings.docs))
+        log.info("serving %d documents, %d chunks (index %s)", idx.n_documents, idx.n_chunks, where)
     else:
         log.warning("%s; add documents from the web page", lib.problem)
     app = build_app(settings, lib, live_status_s=WATCH_STATUS_S if watch else None)
