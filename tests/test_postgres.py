@@ -317,3 +317,26 @@ def test_the_eval_sets_answer_the_same_on_both_stores(name, pg_url, tmp_path):
 
     local, pg = (json.loads((tmp_path / f).read_text()) for f in ("local.json", "pg.json"))
     assert compare(local, pg, 1e-4) == []
+
+
+def test_two_web_replicas_answer_alike_and_serve_each_others_rebuilds(pg_url, tmp_path):
+    """Two `qa serve` apps on one database, asked through /ask as a load balancer would send questions."""
+    from gradio_client import Client
+    from pg import _free_port
+
+    from qa.web import serve
+
+    kb = make_kb(tmp_path / "kb")
+    apps = [serve(Settings(docs=kb, store=pg_url, home=tmp_path / f"h{i}", port=_free_port()), block=False)
+            for i in (1, 2)]  # fmt: skip
+    try:
+        one, two = (Client(a.local_url, analytics_enabled=False, verbose=False) for a in apps)
+        a1, a2 = (c.predict(QUESTION, api_name="/ask") for c in (one, two))
+        assert ANSWER in a1["text"] and a1["text"] == a2["text"] and a1["citations"] == a2["citations"]
+        md = kb / "lighthouse.md"
+        md.write_text(md.read_text().replace("Ada Park", "Ines Duarte"))
+        build_index(kb, settings=Settings(docs=kb, store=pg_url))  # what replica one's rebuild button runs
+        assert "Ines Duarte" in two.predict(QUESTION, api_name="/ask")["text"]
+    finally:
+        for a in apps:
+            a.close()
