@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -311,6 +312,7 @@ class Database:
         self.params = parse_url(url)
         self.shown = redact(url)
         self._pool: Any = None
+        self._pool_lock = threading.Lock()
         self.ready = False  # the extension and the schema exist
 
     def connect(self, *, autocommit: bool = True) -> Any:
@@ -346,6 +348,10 @@ class Database:
         conn.execute("SELECT set_config('search_path', %s, false)", (f'qa, "{schema}"',))
 
     def pool(self) -> Any:
+        with self._pool_lock:
+            return self._pool or self._new_pool()
+
+    def _new_pool(self) -> Any:
         if self._pool is None:
             from psycopg_pool import ConnectionPool
 
@@ -373,6 +379,8 @@ class Database:
                     return fn(conn)
             except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as e:
                 if isinstance(e, pgerr.QueryCanceled) or attempt == 2:
+                    if not isinstance(e, pgerr.QueryCanceled):
+                        self.close()  # a fresh pool next time: this one may have given up reconnecting
                     raise self._unreachable(e) from e
                 log.info("PostgreSQL connection dropped (%s); retrying once", str(e).strip().splitlines()[:1])
                 self.pool().check()  # throw away every broken idle connection, not just this one
@@ -403,9 +411,10 @@ class Database:
             raise explain(e, self.params) from e
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(timeout=1)
 
 
 @lru_cache(maxsize=8)
