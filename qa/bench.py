@@ -60,7 +60,7 @@ def _questions(settings: Settings, n: int) -> list[str]:
 
 def index_location(settings: Settings, work: Path) -> str:
     """Where the bench builds its index: a folder in its temp dir, or the collection 'qa-bench' of QA_STORE."""
-    if settings.store is not None:
+    if settings.store is not None and settings.store.get_secret_value():
         return f"{settings.store.get_secret_value()}#qa-bench"
     return str(work / "index")
 
@@ -349,7 +349,7 @@ def main(
             "python": platform.python_version(),
         },
         "docs": str(folder),
-        "store": "postgresql" if settings.store is not None else "local",
+        "store": "postgresql" if "://" in index_location(settings, Path()) else "local",
     }
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)

@@ -163,9 +163,10 @@ class Settings(BaseSettings):
     def location_for(self, folder: Path) -> str:
         """Where the index of a documents folder lives: QA_STORE's database (collection: QA_COLLECTION, else the
         folder's name) when set, else the index folder."""
-        if self.store is None:
+        url = self.store.get_secret_value() if self.store is not None else ""
+        if not url:  # QA_STORE unset or empty
             return str(self.index_dir_for(folder))
-        return f"{self.store.get_secret_value()}#{self.collection or folder.expanduser().resolve().name}"
+        return f"{url}#{self.collection or folder.expanduser().resolve().name}"
 
     def feedback_path(self) -> Path:
         if self.feedback_file is not None:
