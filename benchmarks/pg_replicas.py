@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--url")
     ap.add_argument("--each", type=int, default=6, help="questions per client")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--home", help="QA_HOME to use (an index of docs/ already there is reused; default: a temp one)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     server = None
@@ -126,7 +127,7 @@ def main() -> None:
         server = PgServer.start()
         args.url = server.create_database("replicas")
     questions = [json.loads(x)["question"] for x in (ROOT / "evals" / "docs.jsonl").read_text().splitlines() if x.strip()]
-    home = tempfile.mkdtemp(prefix="qa-replicas-")
+    home = args.home or tempfile.mkdtemp(prefix="qa-replicas-")
     base = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_HOME": home, "GRADIO_ANALYTICS_ENABLED": "False"}
     base.pop("QA_STORE", None)
     try:
