@@ -153,7 +153,7 @@ def bench_pg(url, n, vecs, sents, sent_terms, picks, queries, qterms, exact, bm)
             lat.append((time.perf_counter() - t2) * 1e3)
             hits += len({int(r) - first for r in rows_} & ex)
         sweep[ef] = (pct(lat, 50), pct(lat, 95), round(hits / (K * len(queries)), 4))
-    reader.ef_search = 100
+    reader.ef_search = 200  # the store's default (HNSW_EF_SEARCH)
     kw, hyb, kw_hits = [], [], 0
     for q, t in zip(queries, qterms, strict=True):
         t2 = time.perf_counter()
@@ -170,7 +170,7 @@ def bench_pg(url, n, vecs, sents, sent_terms, picks, queries, qterms, exact, bm)
             kw_hits += sum(s[int(x) - first] >= kth - 1e-4 for x in r) / max(1, min(50, int((s > 0).sum())))
         else:
             kw_hits += 1
-    d50, d95, rec = sweep[100 if reader.hnsw else 0]
+    d50, d95, rec = sweep[200 if reader.hnsw else 0]
     out = {
         "store": f"postgresql ({'hnsw' if reader.hnsw else 'exact'} + BM25 in SQL)",
         "build_s": round(build, 1), "vacuum_analyze_s": round(vacuum, 1),
