@@ -23,7 +23,7 @@ from qa.read import reader_for
 from qa.rerank import reranker_for
 from qa.retrieve import retrieve
 from qa.settings import Settings, current
-from qa.stores import Reader, shown, store_for
+from qa.stores import Reader, redacted, store_for
 from qa.types import Answer, Document, FileState
 
 log = logging.getLogger("qa")
@@ -98,7 +98,7 @@ def calibrate_index(index: Reader, settings: Settings) -> dict:
         reading = reader.read(retrieval, max_words=settings.max_answer_words)
         return reader.extend(reading, retrieval, [], max_words=settings.max_answer_words).confidence
 
-    return calibrate(confidence_of, index.chunks(range(index.n_chunks)), reader.name)
+    return calibrate(confidence_of, index.chunks(index.rows()), reader.name)
 
 
 def _ticker(progress: Progress | None, stage: str, total: int) -> Callable[[int], None]:
@@ -141,7 +141,7 @@ def default_index(settings: Settings) -> Reader:
     if store.generation() is None:
         if not Path(settings.docs).is_dir():
             raise IndexMissingError(
-                f"no index at {shown(store.location)} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
+                f"no index at {redacted(store.location)} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
             )
         log.warning("no index for %s yet; building it now (once)", settings.docs)
         build_index(settings.docs, index_dir=store.location, settings=settings)

@@ -169,7 +169,7 @@ def store_for(location: str | Path, settings: IndexSettings) -> Store:
     return STORES[scheme](text, settings)
 
 
-def shown(location: str | Path) -> str:
+def redacted(location: str | Path) -> str:
     """A location fit for messages: a URL loses its password."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1@", str(location))
 

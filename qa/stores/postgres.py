@@ -59,8 +59,10 @@ class PgReader:
     chunk ids, stable across generations; every query is pinned to this generation, so a build committing
     meanwhile changes nothing this reader returns."""
 
-    def __init__(self, db: Database, name: str, cid: int, gen: int, manifest: dict, counts: tuple[int, int, int]):
+    def __init__(self, db: Database, name: str, cid: int, gen: int, manifest: dict, counts: tuple[int, int, int],
+                 calibration: dict[str, Any] | None = None):  # fmt: skip
         self.db, self.collection, self.cid, self.generation, self.manifest = db, name, cid, gen, manifest
+        self.calibration = calibration
         self.n_documents, self.n_chunks, n_terms = counts
         self.avgdl = n_terms / self.n_chunks if self.n_chunks else 1.0
         self.folder: str | None = manifest.get("folder")
@@ -251,6 +253,12 @@ class PgReader:
         return [int(r[0]) for r in self._rows(
             f"SELECT id FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} ORDER BY id")]  # fmt: skip
 
+    def save_calibration(self, record: Mapping[str, Any]) -> None:
+        """Keep a calibration with this generation (it describes this generation only)."""
+        self.db.run(lambda c: c.execute("UPDATE qa.generations SET calibration = %s WHERE id = %s",
+                                        (_json(dict(record)), self.generation)))  # fmt: skip
+        self.calibration = dict(record)
+
     def close(self) -> None:
         """Nothing to release: connections belong to the process's pool."""
 
@@ -308,14 +316,14 @@ class PostgresStore:
             raise IndexMissingError(f"no qa schema in {self.db.shown}; {hint}")
         rows = self.db.run(
             lambda c: c.execute(
-                "SELECT c.id, c.live, g.manifest, g.n_documents, g.n_chunks, g.n_terms FROM qa.collections c "
+                "SELECT c.id, c.live, g.manifest, g.n_documents, g.n_chunks, g.n_terms, g.calibration FROM qa.collections c "
                 "LEFT JOIN qa.generations g ON g.id = c.live WHERE c.name = %s",
                 (self.collection,),
             ).fetchall()
         )
         if not rows or rows[0][1] is None:
             raise IndexMissingError(f"no collection {self.collection!r} in {self.db.shown}; {hint}")
-        cid, gen, manifest, n_docs, n_chunks, n_terms = rows[0]
+        cid, gen, manifest, n_docs, n_chunks, n_terms, calibration = rows[0]
         folder = manifest.get("folder")
         if manifest.get("format") != FORMAT_VERSION:
             raise IndexOutdatedError(
@@ -324,7 +332,7 @@ class PostgresStore:
             )
         if settings is not None:
             check_manifest(manifest, settings, self.shown, rebuild_hint(folder))
-        return PgReader(self.db, self.collection, cid, gen, manifest, (n_docs, n_chunks, n_terms))
+        return PgReader(self.db, self.collection, cid, gen, manifest, (n_docs, n_chunks, n_terms), calibration)
 
     def writer(self, folder: Path, *, rebuild: bool = False) -> PgWriter:
         return PgWriter(self, folder, rebuild=rebuild)
