@@ -236,7 +236,7 @@ class PgReader:
             (s, t, int(n))
             for s, t, n in self._rows(
                 f"SELECT source, title, length(text) FROM qa.documents WHERE collection = {self.cid} "
-                f"AND {self._live()} ORDER BY source"
+                f'AND {self._live()} ORDER BY source COLLATE "C"'
             )
         ]
 
@@ -249,9 +249,10 @@ class PgReader:
         }
 
     def rows(self) -> list[int]:
-        """Every row of this generation, in the order they were added."""
+        """Every row of this generation, in the local store's order (by source, then position), so what samples
+        them (calibration) sees the same sequence in both stores."""
         return [int(r[0]) for r in self._rows(
-            f"SELECT id FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} ORDER BY id")]  # fmt: skip
+            f'SELECT id FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} ORDER BY source COLLATE "C", id')]  # fmt: skip
 
     def save_calibration(self, record: Mapping[str, Any]) -> None:
         """Keep a calibration with this generation (it describes this generation only)."""
