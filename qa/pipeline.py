@@ -29,7 +29,7 @@ from qa.read import reader_for
 from qa.rerank import reranker_for
 from qa.retrieve import retrieve
 from qa.settings import IndexSettings, Settings, current
-from qa.stores import Reader, shown, store_for
+from qa.stores import Reader, redacted, store_for
 from qa.types import Answer, BuildReport, Chunk
 
 log = logging.getLogger("qa")
@@ -273,7 +273,7 @@ def default_index(settings: Settings) -> Reader:
     if store.generation() is None:
         if not Path(settings.docs).is_dir():
             raise IndexMissingError(
-                f"no index at {shown(store.location)} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
+                f"no index at {redacted(store.location)} and no folder {settings.docs}; build one with: qa index DOCS_FOLDER"
             )
         log.warning("no index for %s yet; building it now (once)", settings.docs)
         build_index(settings.docs, index_dir=store.location, settings=settings)

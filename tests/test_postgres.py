@@ -21,7 +21,7 @@ from pg import PgServer, install_without_pgvector, wait_until
 
 from qa import Settings, answer, build_index, open_index
 from qa.errors import IndexMismatchError, InputError, QAError, StoreError
-from qa.stores import shown, store_for
+from qa.stores import redacted, store_for
 from qa.stores.pgconn import SCHEMA_VERSION
 
 pytestmark = [pytest.mark.slow, pytest.mark.pg]
@@ -181,7 +181,7 @@ def test_a_collection_built_with_another_model_is_the_same_one_line_error(pg_url
         IndexMismatchError, match=r"model: index 'all-MiniLM-L6-v2' vs settings 'other'.*--rebuild"
     ) as e:
         open_index(settings=settings_for(pg_url, kb, model="other"))
-    assert shown(pg_url) in one_line(e.value) and "qa-test-secret" not in str(e.value)
+    assert redacted(pg_url) in one_line(e.value) and "qa-test-secret" not in str(e.value)
 
 
 def test_collections_live_side_by_side(pg_url, tmp_path):

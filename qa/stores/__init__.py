@@ -80,6 +80,10 @@ class Reader(Protocol):
         """Every row of this generation (local: range(n_chunks); a database: its chunk ids)."""
         ...
 
+    def rows(self) -> Sequence[int]:
+        """Every row of this generation (local: range(n_chunks); a database: its chunk ids)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -172,7 +176,7 @@ def store_for(location: str | Path, settings: IndexSettings) -> Store:
     return STORES[scheme](text, settings)
 
 
-def shown(location: str | Path) -> str:
+def redacted(location: str | Path) -> str:
     """A location fit for messages: a URL loses its password."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1@", str(location))
 

@@ -4,7 +4,8 @@ into one line naming the fix, pgvector's binary format, and the schema qa owns (
 What qa creates in a database (all inside the schema `qa`, plus the `vector` extension when the role may):
     schema_version  one row: the schema's version; a newer one than this qa knows is an error, never touched
     collections     one row per indexed folder: name, the live generation
-    generations     one row per committed build: manifest (model, dim, settings shape, ann), counts, BM25 length sum
+    generations     one row per committed build: manifest (model, dim, settings shape, ann), counts, BM25 length
+                    sum, the calibration measured on it
     documents, chunks, sentences, postings    partitioned by collection (one partition each, so a collection's HNSW
                     index holds only its own vectors and dropping a collection drops tables, not rows)
     terms, term_df  the BM25 vocabulary and each generation's document frequencies
@@ -194,6 +195,7 @@ CREATE TABLE qa.generations (
     id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     collection int NOT NULL REFERENCES qa.collections(id) ON DELETE CASCADE,
     manifest jsonb NOT NULL,                     -- format, model, dim, shape (settings hash inputs), ann, counts
+    calibration jsonb,                           -- what answer confidence means on this generation (qa/calibrate.py)
     n_documents int NOT NULL, n_chunks int NOT NULL, n_sentences int NOT NULL,
     n_terms bigint NOT NULL,                     -- sum of chunk lengths in terms: BM25's average length
     committed_at timestamptz NOT NULL DEFAULT now());

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import time
 from collections import Counter
@@ -60,8 +59,10 @@ class PgReader:
     chunk ids, stable across generations; every query is pinned to this generation, so a build committing
     meanwhile changes nothing this reader returns."""
 
-    def __init__(self, db: Database, name: str, cid: int, gen: int, manifest: dict, counts: tuple[int, int, int]):
+    def __init__(self, db: Database, name: str, cid: int, gen: int, manifest: dict, counts: tuple[int, int, int],
+                 calibration: dict[str, Any] | None = None):  # fmt: skip
         self.db, self.collection, self.cid, self.generation, self.manifest = db, name, cid, gen, manifest
+        self.calibration = calibration
         self.n_documents, self.n_chunks, n_terms = counts
         self.avgdl = n_terms / self.n_chunks if self.n_chunks else 1.0
         self.folder: str | None = manifest.get("folder")
@@ -72,7 +73,6 @@ class PgReader:
         self.ef_search = int(ann.get("ef_search") or HNSW_EF_SEARCH)
         self.where = f"{db.shown} collection {name!r}"
         self.per_term = KEYWORD_PER_TERM
-        self.calibration: dict[str, Any] | None = manifest.get("calibration")
 
     @property
     def model(self) -> str:
@@ -81,17 +81,6 @@ class PgReader:
     @property
     def built_at(self) -> str:
         return str(self.manifest.get("built_at", ""))
-
-    def save_calibration(self, record: Mapping[str, Any]) -> None:
-        """Kept in this generation's manifest, so it moves and is backed up with the collection."""
-        data = json.dumps(dict(record))
-        self.db.run(
-            lambda conn: conn.execute(
-                "UPDATE qa.generations SET manifest = jsonb_set(manifest, '{calibration}', %s::jsonb) WHERE id = %s",
-                (data, self.generation),
-            )
-        )
-        self.calibration = dict(record)
 
     def _live(self, alias: str = "") -> str:
         """This generation's rows: added at or before it, not removed by it or earlier."""
@@ -251,7 +240,7 @@ class PgReader:
             (s, t, int(n))
             for s, t, n in self._rows(
                 f"SELECT source, title, length(text) FROM qa.documents WHERE collection = {self.cid} "
-                f"AND {self._live()} ORDER BY source"
+                f'AND {self._live()} ORDER BY source COLLATE "C"'
             )
         ]
 
@@ -264,9 +253,16 @@ class PgReader:
         }
 
     def rows(self) -> list[int]:
-        """Every row of this generation, in the order they were added."""
+        """Every row of this generation, in the local store's order (by source, then position), so what samples
+        them (calibration) sees the same sequence in both stores."""
         return [int(r[0]) for r in self._rows(
-            f"SELECT id FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} ORDER BY id")]  # fmt: skip
+            f'SELECT id FROM qa.chunks WHERE collection = {self.cid} AND {self._live()} ORDER BY source COLLATE "C", id')]  # fmt: skip
+
+    def save_calibration(self, record: Mapping[str, Any]) -> None:
+        """Keep a calibration with this generation (it describes this generation only)."""
+        self.db.run(lambda c: c.execute("UPDATE qa.generations SET calibration = %s WHERE id = %s",
+                                        (_json(dict(record)), self.generation)))  # fmt: skip
+        self.calibration = dict(record)
 
     def close(self) -> None:
         """Nothing to release: connections belong to the process's pool."""
@@ -325,14 +321,14 @@ class PostgresStore:
             raise IndexMissingError(f"no qa schema in {self.db.shown}; {hint}")
         rows = self.db.run(
             lambda c: c.execute(
-                "SELECT c.id, c.live, g.manifest, g.n_documents, g.n_chunks, g.n_terms FROM qa.collections c "
+                "SELECT c.id, c.live, g.manifest, g.n_documents, g.n_chunks, g.n_terms, g.calibration FROM qa.collections c "
                 "LEFT JOIN qa.generations g ON g.id = c.live WHERE c.name = %s",
                 (self.collection,),
             ).fetchall()
         )
         if not rows or rows[0][1] is None:
             raise IndexMissingError(f"no collection {self.collection!r} in {self.db.shown}; {hint}")
-        cid, gen, manifest, n_docs, n_chunks, n_terms = rows[0]
+        cid, gen, manifest, n_docs, n_chunks, n_terms, calibration = rows[0]
         folder = manifest.get("folder")
         if manifest.get("format") != FORMAT_VERSION:
             raise IndexOutdatedError(
@@ -341,7 +337,7 @@ class PostgresStore:
             )
         if settings is not None:
             check_manifest(manifest, settings, self.shown, rebuild_hint(folder))
-        return PgReader(self.db, self.collection, cid, gen, manifest, (n_docs, n_chunks, n_terms))
+        return PgReader(self.db, self.collection, cid, gen, manifest, (n_docs, n_chunks, n_terms), calibration)
 
     def writer(self, folder: Path, *, rebuild: bool = False) -> PgWriter:
         return PgWriter(self, folder, rebuild=rebuild)

@@ -24,7 +24,7 @@ from qa.pipeline import answer, build_index, open_index, stream_answer, threshol
 from qa.present import answer_dict
 from qa.settings import Settings, apply_environment
 from qa.stores import Reader as Index
-from qa.stores import shown, store_for
+from qa.stores import redacted, store_for
 from qa.types import Answer
 from qa.web.login import MESSAGE as LOGIN_MESSAGE
 from qa.web.login import Login
@@ -457,7 +457,7 @@ def serve(  # noqa: ANN201
     lib = library or Library(settings)
     if lib.index is not None:
         idx = lib.index
-        where = shown(lib.settings.location_for(lib.settings.docs))
+        where = redacted(lib.settings.location_for(lib.settings.docs))
         log.info("serving %d documents, %d chunks (index %s)", idx.n_documents, idx.n_chunks, where)
     else:
         log.warning("%s; add documents from the web page", lib.problem)
