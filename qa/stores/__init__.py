@@ -80,10 +80,6 @@ class Reader(Protocol):
         """Every row of this generation (local: range(n_chunks); a database: its chunk ids)."""
         ...
 
-    def rows(self) -> Sequence[int]:
-        """Every row of this generation (local: range(n_chunks); a database: its chunk ids)."""
-        ...
-
     def close(self) -> None: ...
 
 
