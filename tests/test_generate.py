@@ -575,12 +575,18 @@ def llama_server(tmp_path_factory):
 def test_an_openai_compatible_server_answers_with_verified_citations_only(llama_server, kb_index, kb_dir):
     from qa.generate import generator_for
 
-    settings = Settings(generator=f"openai:{llama_server}", **BUSY_CI)  # no QA_LLM_MODEL: the server's first model
+    # no QA_LLM_MODEL: the server's first model; five passages, as SmolLM2 cites up to [5] whatever it is given
+    settings = Settings(generator=f"openai:{llama_server}", llm_passages=5, **BUSY_CI)
     assert generator_for(settings.generator).model(settings.llm) == "smollm2"  # type: ignore[attr-defined]
     answers = [_ask_streaming(q, kb_index, settings) for q in KB_QUESTIONS]
     for streamed, a in answers:
         _assert_generated_contract(streamed, a, f"openai:{llama_server}", kb_dir)
-    assert any(a.generator.startswith("openai:") for _, a in answers), [a.notes for _, a in answers]
+    # the server was reached and every reply judged: shown when verified, else the extractive answer with the
+    # reason (SmolLM2 rarely writes a checkable answer; what it writes is model-dependent, the contract is not)
+    for _, a in answers:
+        judged = [n for n in a.notes if f"openai:{llama_server}" in n]
+        assert a.generator.startswith("openai:") or judged, a.notes
+        assert not any(w in n for n in judged for w in ("cannot reach", "did not answer", "HTTP ")), judged
 
 
 @pytest.mark.llm
