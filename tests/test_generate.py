@@ -160,7 +160,7 @@ def test_a_list_answer_with_an_item_its_citations_do_not_hold_is_dropped(raw, re
 
 
 SURVEY = [
-    "CNCF survey > Clouds\nAbout 63% of all cloud deployments of Kubernetes run on AWS. Helm is popular: 69% of respondents use it."
+    "CNCF survey > Clouds\nAWS hosts roughly 63% of the Kubernetes cloud deployments counted. Helm is popular: 69% of respondents use it."
 ]
 SHARE_Q = "What share of all cloud deployments of Kubernetes run on AWS?"
 
