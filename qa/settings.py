@@ -18,9 +18,9 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # bump when documents or chunks change (boundaries, titles, what is quoted or embedded): old indexes rebuild
-CHUNKER_VERSION = (
-    12  # 11: what is embedded is chosen (shape["vectors"]); 12: Office and e-book formats, HTML as the page reads
-)
+# 11: what is embedded is chosen (shape["vectors"]); 12: Office and e-book formats, HTML as the page reads;
+# 13: HTML keeps <aside> (Sphinx footnotes) and class="sidebar" (DocBook side notes)
+CHUNKER_VERSION = 13
 
 
 class Settings(BaseSettings):

@@ -216,6 +216,25 @@ def test_html_quotes_say_what_the_page_says_and_leave_out_its_furniture(tmp_path
     assert {c.section for c in chunk_document(doc)} == {"Invoking cmp (Comparing and Merging Files) > 12 Invoking cmp"}
 
 
+def test_side_notes_and_footnotes_are_content_not_furniture(tmp_path):
+    """DocBook's sidebars ("TIP" boxes) and Sphinx's footnotes (<aside>) hold facts; a menu of links does not."""
+    (tmp_path / "apt.html").write_text(
+        """<html><head><title>apt-get</title></head><body><div class="navheader"><a href="a.html">Prev</a>
+        <a href="c.html">Next</a></div><div class="section"><h2>6.2. aptitude, apt-get, and apt</h2>
+        <p>APT is a vast project, whose original plans included a graphical interface.</p>
+        <div class="sidebar"><p class="title"><strong>TIP</strong> Installing the same selection</p>
+        <p>The package list can be saved with dpkg --get-selections and restored on another machine.</p></div>
+        <p>The first command-line frontend was apt-get.<a class="footnote-reference" href="#f1">1</a></p>
+        <aside class="footnote brackets" id="f1" role="note"><p>It was written in 1998.</p></aside>
+        </div></body></html>"""
+    )
+    (doc,) = load_folder(tmp_path)
+    assert "TIP Installing the same selection" in doc.text
+    assert "restored on another machine." in doc.text
+    assert "It was written in 1998." in doc.text
+    assert "Prev" not in doc.text and "Next" not in doc.text
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("manual", sorted(MANUALS))
 def test_every_chunk_of_real_manual_pages_is_text_the_page_shows(manual):
