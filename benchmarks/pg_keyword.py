@@ -43,7 +43,9 @@ def gold_rows(q: dict, chunks: list) -> set[int]:  # noqa: ANN001
     from qa.text import contains_answer
 
     sources = q["source"] if isinstance(q["source"], list) else [q["source"]]
-    return {i for i, c in enumerate(chunks) if c.source in sources and any(contains_answer(c.text, a) for a in q["answers"])}
+    return {
+        i for i, c in enumerate(chunks) if c.source in sources and any(contains_answer(c.text, a) for a in q["answers"])
+    }
 
 
 def score(ranked: list[list[int]], gold: list[set[int]]) -> dict[str, float]:
@@ -139,11 +141,17 @@ def main() -> None:
                         qwords = [w for w in dict.fromkeys(words(q["question"])) if w not in STOPWORDS]
                     sql = (f"SELECT id FROM (SELECT id, {column} AS v FROM public.qa_kw_bench) x, "
                            f"to_tsquery('{config}', %s) q WHERE v @@ q ORDER BY {rank} DESC, id LIMIT 50")  # fmt: skip
-                    got = reader.db.run(lambda conn, sql=sql, w=qwords: conn.execute(sql, (" | ".join(w),)).fetchall()) if qwords else []
+                    got = (
+                        reader.db.run(lambda conn, sql=sql, w=qwords: conn.execute(sql, (" | ".join(w),)).fetchall())
+                        if qwords
+                        else []
+                    )
                     ranked[label].append([row_of[int(r[0])] for r in got])
             reader.db.run(lambda conn: conn.execute("DROP TABLE public.qa_kw_bench"))
 
-            same = sum(a == b for a, b in zip(ranked["bm25s (local store)"], ranked["pg BM25 (postgresql store)"], strict=True))
+            same = sum(
+                a == b for a, b in zip(ranked["bm25s (local store)"], ranked["pg BM25 (postgresql store)"], strict=True)
+            )
             results[name] = {
                 "questions": len(questions),
                 "chunks": len(chunks),

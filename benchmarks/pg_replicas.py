@@ -126,7 +126,9 @@ def main() -> None:
 
         server = PgServer.start()
         args.url = server.create_database("replicas")
-    questions = [json.loads(x)["question"] for x in (ROOT / "evals" / "docs.jsonl").read_text().splitlines() if x.strip()]
+    questions = [
+        json.loads(x)["question"] for x in (ROOT / "evals" / "docs.jsonl").read_text().splitlines() if x.strip()
+    ]
     home = args.home or tempfile.mkdtemp(prefix="qa-replicas-")
     base = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_HOME": home, "GRADIO_ANALYTICS_ENABLED": "False"}
     base.pop("QA_STORE", None)
@@ -136,10 +138,16 @@ def main() -> None:
     finally:
         if server is not None:
             server.close()
-    print("| store | replicas agree | " + " | ".join(f"{c} client{'s' if c > 1 else ''} (answers/s)" for c in (1, 2, 4)) + " |")
+    print(
+        "| store | replicas agree | "
+        + " | ".join(f"{c} client{'s' if c > 1 else ''} (answers/s)" for c in (1, 2, 4))
+        + " |"
+    )
     print("|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['store']} | {r['replicas_agree']} | " + " | ".join(str(x["answers_per_s"]) for x in r["runs"]) + " |")
+        print(
+            f"| {r['store']} | {r['replicas_agree']} | " + " | ".join(str(x["answers_per_s"]) for x in r["runs"]) + " |"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

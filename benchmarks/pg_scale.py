@@ -42,7 +42,13 @@ def corpus(settings):  # noqa: ANN001, ANN201
     base = emb.encode([c.indexed_text for c in chunks] + sents, threads=settings.index_threads)
     qs = [json.loads(x)["question"] for f in ("docs.jsonl", "seeds.jsonl") for x in (ROOT / "evals" / f).read_text().splitlines() if x.strip()]  # fmt: skip
     qvecs = emb.encode(qs, threads=settings.index_threads)
-    return sents, [terms(s) for s in sents], np.asarray(base, np.float32), qvecs, [list(dict.fromkeys(terms(q))) for q in qs]
+    return (
+        sents,
+        [terms(s) for s in sents],
+        np.asarray(base, np.float32),
+        qvecs,
+        [list(dict.fromkeys(terms(q))) for q in qs],
+    )
 
 
 def truth(vecs: np.ndarray, queries: np.ndarray) -> list[set[int]]:
@@ -80,7 +86,11 @@ def bench_local(vecs, texts_terms, queries, qterms, exact):  # noqa: ANN001, ANN
     bm.index(texts_terms, show_progress=False)
     build = time.perf_counter() - t0
     faiss.omp_set_num_threads(1)
-    size = n * dim * 2 + faiss.serialize_index(index).nbytes + sum(bm.scores[k].nbytes for k in ("data", "indices", "indptr"))
+    size = (
+        n * dim * 2
+        + faiss.serialize_index(index).nbytes
+        + sum(bm.scores[k].nbytes for k in ("data", "indices", "indptr"))
+    )
     dense, kw, hyb, hits = [], [], [], 0
     for q, t, ex in zip(queries, qterms, exact, strict=True):
         t1 = time.perf_counter()
@@ -142,9 +152,13 @@ def bench_pg(url, n, vecs, sents, sent_terms, picks, queries, qterms, exact, bm)
     size = reader.db.run(lambda c: c.execute(
         f"SELECT sum(pg_total_relation_size(('qa.' || t || '_{reader.cid}')::regclass)) FROM unnest(array['documents', "
         "'chunks', 'sentences', 'postings']) t").fetchone()[0])  # fmt: skip
-    first = int(reader.db.run(lambda c: c.execute(f"SELECT min(id) FROM qa.chunks WHERE collection = {reader.cid}").fetchone()[0]))
+    first = int(
+        reader.db.run(
+            lambda c: c.execute(f"SELECT min(id) FROM qa.chunks WHERE collection = {reader.cid}").fetchone()[0]
+        )
+    )
     sweep = {}
-    for ef in ((40, 100, 200) if reader.hnsw else (0,)):
+    for ef in (40, 100, 200) if reader.hnsw else (0,):
         reader.ef_search = ef or reader.ef_search
         lat, hits = [], 0
         for q, ex in zip(queries, exact, strict=True):

@@ -62,8 +62,12 @@ class PgServer:
             u = pwd.getpwnam(run_as)
             for p in (folder, pwfile):
                 os.chown(p, u.pw_uid, u.pw_gid)
-        cls._run(install, run_as, folder, "initdb", "-D", str(folder / "data"), "-U", SUPERUSER, "--pwfile", str(pwfile),
-                 "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+        try:
+            cls._run(install, run_as, folder, "initdb", "-D", str(folder / "data"), "-U", SUPERUSER, "--pwfile",
+                     str(pwfile), "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+        except RuntimeError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         pwfile.unlink()
         opts = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "60"}
         opts |= settings or {}
