@@ -2,9 +2,11 @@
 
 Pure functions over strings, so each rule is unit-tested with small inputs. A sentence is verified when
   1. it cites at least one passage that was given ([n] with 1 <= n <= len(passages); other markers are removed),
-  2. every number in it occurs in what it cites ("90" does not match "900"; "ten" in a passage counts as 10),
-     a number restated from the question too: exempting those let "The diversity scholarship program raised
-     $250,000 for KubeCon Europe 2018" through on a passage about KubeCon 2017 (a near miss, issue 19),
+  2. every number and every name in it occurs in what it cites ("90" does not match "900"; "ten" in a passage
+     counts as 10; a name is a capitalised word, the sentence's first word too unless it is a function word),
+     those restated from the question too: exempting them let "The diversity scholarship program raised
+     $250,000 for KubeCon Europe 2018" through on a passage about KubeCon 2017 (a near miss, issue 19), and
+     "4000 attendees came to the conference where Amazon EKS was announced" on one that never names EKS,
   3. at least SUPPORT_THRESHOLD of its content words (stemmed, qa.text.terms) occur in what it cites, and
   4. it has content words the question did not already contain, and at least NEW_WORDS_THRESHOLD of them occur
      in what it cites.
@@ -30,7 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.text import terms
+from qa.text import STOPWORDS, terms
 
 ABSTAIN_PHRASE = "NOT IN DOCUMENTS"  # what the prompt tells the model to write when the passages don't answer
 SUPPORT_THRESHOLD = 0.5  # kept 91% of faithful answers (question restated + gold) against the gold passage
@@ -54,6 +56,7 @@ _NUMBER_WORDS = {
     )
     if w not in ("zero", "one")
 }
+_NAME = re.compile(r"(?<![\w-])[A-Z][\w'’-]*")
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 
 
@@ -74,7 +77,7 @@ class Verdict:
     removed: tuple[int, ...]  # cited numbers that name no given passage
     support: float  # share of the claim's content words found in the cited passages
     new_support: float  # the same share for the words the question did not contain (1.0 when there are none)
-    missing_numbers: tuple[str, ...]  # numbers of the claim that no cited passage contains
+    missing_numbers: tuple[str, ...]  # numbers and names of the claim that no cited passage contains
     verified: bool
     reason: str  # why it was not verified; "" when it was
 
@@ -154,6 +157,25 @@ def numbers(text: str, *, words: bool = False) -> set[str]:
     return out
 
 
+def names(text: str) -> list[str]:
+    """Capitalised words ("Copenhagen", "KubeCon", "CRI-O"; possessive 's dropped), the first word only when it is
+    not a function word ("The", "In"): the names a claim asserts, in order."""
+    out = []
+    for m in _NAME.finditer(text):
+        w = re.sub(r"['’]s?$", "", m.group(0))
+        if (m.start() > 0 or w.lower() not in STOPWORDS) and w and w not in out:
+            out.append(w)
+    return out
+
+
+def _names_in(name: str, evidence: str, found: set[str], *, first: bool) -> bool:
+    """A name occurs in the evidence as a whole word (any case); a sentence's first word may be a plain word
+    ("Readings arrive ..."), so there its stem in the evidence is enough."""
+    if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", evidence, re.IGNORECASE):
+        return True
+    return first and bool(content_words(name)) and content_words(name) <= found
+
+
 def content_words(text: str) -> set[str]:
     """Distinct stemmed content words and numbers ("400,000" as "400000"): what every rule compares."""
     return set(terms(_DIGIT_GROUP.sub("", text)))
@@ -195,11 +217,14 @@ def check(
     new_words = mine - asked
     new_score = len(new_words & found) / len(new_words) if new_words and given else float(bool(given))
     missing = tuple(sorted(numbers(text) - numbers(evidence, words=True)))
+    missing += tuple(n for n in names(text) if not _names_in(n, evidence, found, first=text.startswith(n)))
     loose = _unanchored(new_words & found, asked, [passages[n - 1] for n in given])  # missing ones: rule 4
     if not given:
         reason = "cites no given passage" if removed else "cites nothing"
     elif missing:
-        reason = f"number {', '.join(missing)} is not in {_refs(given)}"
+        nums, nms = [m for m in missing if m[0].isdigit()], [m for m in missing if not m[0].isdigit()]
+        parts = ([f"number {', '.join(nums)}"] if nums else []) + ([f"name {', '.join(nms)}"] if nms else [])
+        reason = f"{' and '.join(parts)} is not in {_refs(given)}"
     elif question and not new_words:
         reason = "adds nothing to the question"  # "The catalog offers [1]": a restatement answers nothing
     elif score < threshold:

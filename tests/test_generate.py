@@ -44,7 +44,7 @@ def test_an_invented_name_in_a_restated_question_is_dropped():
         "Mira Holm wrote the first version of Lighthouse at the Harbour Institute [1].", PASSAGES, question=question
     )
     assert v.support > 0.7 and v.new_support == 0.0 and not v.verified
-    assert "mira" in v.reason and "holm" in v.reason
+    assert v.reason == "name Mira, Holm is not in [1]"
     [ok] = verify(
         "Ada Park wrote the first version of Lighthouse at the Harbour Institute [1].", PASSAGES, question=question
     )
@@ -149,9 +149,9 @@ def test_a_list_answer_is_kept_when_each_item_is_in_what_it_cites(raw):
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        ("Copenhagen, Berlin and Seattle [1][2][3].", "not in [1][2][3]: berlin"),  # an invented item
-        ("Copenhagen, Shanghai and Seattle [3].", "support"),  # two of three items are not in what it cites
-        ("Copenhagen, Shanghai and Seattle [2][4].", "support"),  # [4] was never given
+        ("Copenhagen, Berlin and Seattle [1][2][3].", "name Berlin is not in [1][2][3]"),  # an invented item
+        ("Copenhagen, Shanghai and Seattle [3].", "name Copenhagen, Shanghai is not in [3]"),  # two items uncited
+        ("Copenhagen, Shanghai and Seattle [2][4].", "name Copenhagen, Seattle is not in [2]"),  # [4] never given
     ],
 )
 def test_a_list_answer_with_an_item_its_citations_do_not_hold_is_dropped(raw, reason):
@@ -289,7 +289,11 @@ def test_without_the_judge_an_unverifiable_answer_shows_the_extractive_one(monke
     model = Scripted("Grace Hopper wrote the first version of Lighthouse [1].")
     a = _generate(monkeypatch, model, judge=False)
     assert not a.abstained and a.generator == "extractive" and a.text.startswith("Ada Park wrote")
-    assert "grace" in a.notes[-1] and "showing the extractive answer" in a.notes[-1] and len(model.asked) == 1
+    assert (
+        "name Grace, Hopper is not in [1]" in a.notes[-1]
+        and "showing the extractive answer" in a.notes[-1]
+        and len(model.asked) == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -308,7 +312,7 @@ def test_the_judge_decides_whether_the_extractive_quotes_stand_in(monkeypatch, r
             and a.passages
             and "scripted judged that the quoted passages don't answer it" in a.notes[-1]
         )
-        assert "1990 is not in [1]" in a.notes[-1]  # why the model's own answer was not used
+        assert "name Grace, Hopper is not in [1]" in a.notes[-1]  # why the model's own answer was not used
     else:
         assert a.generator == "extractive" and a.text.startswith("Ada Park wrote")
 
