@@ -32,7 +32,7 @@ PROMPTS = {"v3": G.build_messages}
 
 
 def _setup(args):
-    settings = Settings(docs=Path(args.docs), abstain_threshold=float("-inf"), llm_threads=1)
+    settings = Settings(docs=Path(args.docs), llm_threads=1).model_copy(update={"abstain_threshold": float("-inf")})
     index = build_index(Path(args.docs), settings=settings)
     qs = load_questions(Path(args.set))[args.offset :: args.every]
     if args.ids:
