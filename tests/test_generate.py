@@ -436,7 +436,7 @@ def test_an_answer_with_nothing_verified_shows_the_extractive_answer_with_the_re
     assert not a.abstained and a.generator == "extractive" and a.text == base.text and "Tomas Vik" in a.text
     assert a.citations == base.citations and a.passages == base.passages
     [note] = [n for n in a.notes if "could not be verified" in n]
-    assert note.startswith("fake's answer") and "number 1991 is not in [1]" in note
+    assert note.startswith("fake's answer") and "number 1991 and name Linus, Torvalds is not in [1]" in note
     assert note.endswith(": showing the extractive answer")
     for declined in ["NOT IN DOCUMENTS", "The passages do not say. NOT IN DOCUMENTS"]:
         model_declined = verified_answer(base, base.passages, declined, docs, "fake")
@@ -479,8 +479,9 @@ def _assert_exact(a: Answer, kb_dir: Path) -> None:
 needs_llama = pytest.mark.skipif(
     __import__("importlib.util").util.find_spec("llama_cpp") is None, reason="needs pip install 'qa[llm]'"
 )
-# one thread and a generous time limit: on a shared 2-core machine two llama.cpp threads spin-wait (10x slower)
-BUSY_CI = {"llm_threads": 1, "llm_timeout": 300}
+# one thread and a generous time limit: on a shared 2-core machine two llama.cpp threads spin-wait (10x slower);
+# 5 passages: given 3, SmolLM2 went on numbering them ("[4] ...") for all 4 questions behind the server
+BUSY_CI = {"llm_threads": 1, "llm_timeout": 300, "llm_passages": 5}
 KB_QUESTIONS = [
     "How many stations does the gauge network cover?",
     "Who wrote the first version of Lighthouse?",
