@@ -9,9 +9,10 @@ so nothing is downloaded.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,24 @@ Progress = Callable[[int], None]  # called with the number of texts just finishe
 Spans = Sequence[tuple[int, int]]  # (start, end) character offsets into one text
 
 _torch_lock = threading.Lock()  # torch's thread count is process-wide: one encode at a time sets it
+
+
+@contextlib.contextmanager
+def _blocks(texts: Sequence[str], *, threads: int, batch_size: int) -> Iterator[list[np.ndarray]]:
+    """Index blocks of `texts`, longest first so each model batch pads little, several batches a block (one
+    progress tick each), while holding torch's process-wide thread count at `threads` (0: leave it)."""
+    import torch
+
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    step = max(batch_size * 8, 256)
+    with _torch_lock:
+        previous = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            yield [order[i : i + step] for i in range(0, len(texts), step)]
+        finally:
+            torch.set_num_threads(previous)
 
 
 class Encoder(Protocol):
@@ -100,32 +119,20 @@ class Embedder:
     ) -> np.ndarray:
         """Unit-length float32 vectors of the texts as read (words broken across lines joined), longest first so each
         batch pads little."""
-        import torch
-
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        step = max(batch_size * 8, 256)  # several model batches per progress tick
-        with _torch_lock:
-            previous = torch.get_num_threads()
-            if threads:
-                torch.set_num_threads(threads)
-            try:
-                for i in range(0, len(texts), step):
-                    idx = order[i : i + step]
-                    vecs = self.model.encode(
-                        [unbreak(texts[j]) for j in idx],
-                        batch_size=batch_size,
-                        normalize_embeddings=True,
-                        convert_to_numpy=True,
-                        show_progress_bar=False,
-                    )
-                    out[idx] = vecs
-                    if progress:
-                        progress(len(idx))
-            finally:
-                torch.set_num_threads(previous)
+        with _blocks(texts, threads=threads, batch_size=batch_size) as blocks:
+            for idx in blocks:
+                out[idx] = self.model.encode(
+                    [unbreak(texts[j]) for j in idx],
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+                if progress:
+                    progress(len(idx))
         return out
 
     def encode_means(
@@ -133,34 +140,23 @@ class Embedder:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each text's mean token embedding before normalising (its vector is that, normalised) and its token count,
         so the texts' vectors can be merged into one over all their tokens."""
-        import torch
-
         means = np.zeros((len(texts), self.dim), dtype=np.float32)
         counts = np.zeros(len(texts), dtype=np.int64)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        step = max(batch_size * 8, 256)
-        with _torch_lock:
-            previous = torch.get_num_threads()
-            if threads:
-                torch.set_num_threads(threads)
-            try:
-                for i in range(0, len(texts), step):
-                    idx = order[i : i + step]
-                    feats = self.model.encode(
-                        [unbreak(texts[j]) for j in idx],
-                        batch_size=batch_size,
-                        output_value=None,
-                        convert_to_numpy=False,
-                        show_progress_bar=False,
-                    )
-                    for k, j in enumerate(idx):
-                        mask = feats[k]["attention_mask"].bool()
-                        tokens = feats[k]["token_embeddings"][mask].float()
-                        means[j], counts[j] = tokens.mean(0).numpy(), len(tokens)
-                    if progress:
-                        progress(len(idx))
-            finally:
-                torch.set_num_threads(previous)
+        with _blocks(texts, threads=threads, batch_size=batch_size) as blocks:
+            for idx in blocks:
+                feats = self.model.encode(
+                    [unbreak(texts[j]) for j in idx],
+                    batch_size=batch_size,
+                    output_value=None,
+                    convert_to_numpy=False,
+                    show_progress_bar=False,
+                )
+                for k, j in enumerate(idx):
+                    mask = feats[k]["attention_mask"].bool()
+                    tokens = feats[k]["token_embeddings"][mask].float()
+                    means[j], counts[j] = tokens.mean(0).numpy(), len(tokens)
+                if progress:
+                    progress(len(idx))
         return means, counts
 
     def encode_with_spans(
@@ -180,49 +176,38 @@ class Embedder:
         Returns (text vectors, span vectors per text, spans encoded on their own): a span the model never read
         (cut off past max_seq_length) is encoded by itself, as before.
         """
-        import torch
-
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         span_out = [np.zeros((len(s), self.dim), dtype=np.float32) for s in spans]
         if not texts:
             return out, span_out, 0
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        step = max(batch_size * 8, 256)
         alone: list[tuple[int, int, str]] = []  # (text, span, unbroken span text) the pass did not cover
-        with _torch_lock:
-            previous = torch.get_num_threads()
-            if threads:
-                torch.set_num_threads(threads)
-            try:
-                for i in range(0, len(texts), step):
-                    idx = order[i : i + step]
-                    read = [_unbreak_spans(texts[j], spans[j]) for j in idx]
-                    batch = [r[0] for r in read]
-                    feats = self.model.encode(
-                        batch, batch_size=batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
-                    )
-                    offsets = self.tokenizer(
-                        batch, truncation=True, max_length=self.max_tokens, return_offsets_mapping=True, verbose=False
-                    )
-                    for k, j in enumerate(idx):
-                        f = feats[k]
-                        mask = f["attention_mask"].bool()
-                        ids = f["input_ids"][mask].tolist()
-                        out[j] = f["sentence_embedding"].float().numpy()
-                        text, moved = read[k]
-                        if ids != offsets["input_ids"][k]:  # not the tokens the model read: no offsets to trust
-                            alone += [(j, n, text[s:e]) for n, (s, e) in enumerate(moved)]
-                            continue
-                        tokens = f["token_embeddings"][mask].float().numpy()
-                        for n, v in enumerate(_pool(tokens, np.asarray(offsets["offset_mapping"][k]), moved, context)):
-                            if v is None:
-                                alone.append((j, n, text[moved[n][0] : moved[n][1]]))
-                            else:
-                                span_out[j][n] = v
-                    if progress:
-                        progress(len(idx))
-            finally:
-                torch.set_num_threads(previous)
+        with _blocks(texts, threads=threads, batch_size=batch_size) as blocks:
+            for idx in blocks:
+                read = [_unbreak_spans(texts[j], spans[j]) for j in idx]
+                batch = [r[0] for r in read]
+                feats = self.model.encode(
+                    batch, batch_size=batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
+                )
+                offsets = self.tokenizer(
+                    batch, truncation=True, max_length=self.max_tokens, return_offsets_mapping=True, verbose=False
+                )
+                for k, j in enumerate(idx):
+                    f = feats[k]
+                    mask = f["attention_mask"].bool()
+                    ids = f["input_ids"][mask].tolist()
+                    out[j] = f["sentence_embedding"].float().numpy()
+                    text, moved = read[k]
+                    if ids != offsets["input_ids"][k]:  # not the tokens the model read: no offsets to trust
+                        alone += [(j, n, text[s:e]) for n, (s, e) in enumerate(moved)]
+                        continue
+                    tokens = f["token_embeddings"][mask].float().numpy()
+                    for n, v in enumerate(_pool(tokens, np.asarray(offsets["offset_mapping"][k]), moved, context)):
+                        if v is None:
+                            alone.append((j, n, text[moved[n][0] : moved[n][1]]))
+                        else:
+                            span_out[j][n] = v
+                if progress:
+                    progress(len(idx))
         if alone:
             vecs = self.encode([t for _, _, t in alone], threads=threads, batch_size=batch_size)
             for (j, n, _), v in zip(alone, vecs, strict=True):

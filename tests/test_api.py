@@ -5,23 +5,16 @@ JSON with a 4xx status, and a good request right after it still works.
 """
 
 import json
-import socket
 import time
 
 import pytest
-from conftest import make_kb
+from conftest import free_port, make_kb
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("gradio")
 
 AUTH = ("ann", "tide-2024")
 MB = 1_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import make_kb
+from conftest import free_port, make_kb
 from llmserver import LLMServer
-from test_web import CHROMIUM, CHROMIUM_ARGS, ask, documents_indexed, free_port, last_answer
+from test_web import ask, documents_indexed, last_answer
 
 from qa import answer
 from qa.errors import InputError
@@ -261,17 +261,6 @@ def site(tmp_path_factory):
     app = serve(settings, block=False, library=lib)
     yield SimpleNamespace(url=app.local_url.rstrip("/"), settings=settings, lib=lib, docs=docs)
     app.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

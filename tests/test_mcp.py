@@ -11,7 +11,7 @@ import time
 from contextlib import asynccontextmanager
 
 import pytest
-from conftest import make_kb
+from conftest import free_port, make_kb
 
 pytest.importorskip("mcp")
 import anyio  # noqa: E402
@@ -129,12 +129,6 @@ async def test_wrong_calls_get_one_line_errors_and_the_server_keeps_serving(sess
         assert words in message and "\n" not in message, (tool, arguments, message)
         ok = await session.call_tool("ask", {"question": "Who designed Driftwood?"})
         assert not ok.is_error and "Tomas Vik" in ok.structured_content["answer"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -8,14 +8,13 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import make_kb
+from conftest import CHROMIUM, CHROMIUM_ARGS, free_port, make_kb
 
 from qa.watch import Watcher, is_ignored
 
@@ -223,19 +222,6 @@ def test_a_watcher_stops_when_asked(tmp_path):
 
 
 # --- the commands: qa serve --watch, qa index --watch --------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-    "--disable-background-networking", "--disable-component-update",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def qa_process(args: list[str], home: Path, log: Path) -> subprocess.Popen:

@@ -7,18 +7,11 @@ each test opens its own page (a fresh Gradio session). The last tests need no br
 import json
 import os
 import re
-import socket
 from pathlib import Path
 
 import pytest
-from conftest import make_kb
+from conftest import free_port, make_kb
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-    "--disable-background-networking", "--disable-component-update",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-]  # fmt: skip
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=2">'
 # a document whose name, heading and text all carry markup (a file name may hold < > and quotes on Linux)
@@ -36,12 +29,6 @@ It reports every five minutes over a satellite link.
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     """`qa serve` over a copy of the test corpus (plus the hostile beacon document), on a free local port."""
@@ -55,17 +42,6 @@ def web(tmp_path_factory):
     app = serve(settings, block=False)
     yield app.local_url.rstrip("/"), settings
     app.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -33,12 +33,13 @@ import numpy as np
 from qa.errors import DiskFullError, IndexCorruptError, IndexMissingError, IndexOutdatedError, InputError
 from qa.settings import IndexSettings
 from qa.stores import ann
+from qa.stores.diff import ChangeDetection
 from qa.stores.local import CHUNK_COLUMNS, FORMAT_VERSION, SCHEMA, Index, current_generation, open_index
 from qa.text import terms
 from qa.types import BuildReport, Chunk, Document, FileState
 
 if TYPE_CHECKING:
-    from qa.load import SourceFile
+    pass
 
 log = logging.getLogger("qa")
 
@@ -48,16 +49,15 @@ def _h(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-class LocalWriter:
+class LocalWriter(ChangeDetection):
     """Builds the next generation of a local index; holds the folder's lock from __enter__ to __exit__."""
 
     def __init__(self, root: Path, settings: IndexSettings, folder: Path, *, rebuild: bool = False):
+        super().__init__()
         self.root, self.settings, self.folder = Path(root).expanduser(), settings, folder
         self.report = BuildReport(index_dir=str(self.root))
         self.previous: Index | None = None
-        self._old: dict[str, FileState] = {}
         self._added: dict[str, tuple[int, int]] = {}  # source -> (chunks, sentences) staged
-        self._kept: list[str] = []  # sources carried over unchanged from the previous generation
         self._lockfile: Any = None
         self._rebuild = rebuild
         self._stage: sqlite3.Connection | None = None  # added documents and chunks, on disk until commit
@@ -122,37 +122,13 @@ class LocalWriter:
 
     # --- change detection ---------------------------------------------------------------------
 
-    def plan(self, files: Sequence[SourceFile]) -> list[SourceFile]:
-        to_read = []
-        for f in files:
-            prev = self._old.get(f.source)
-            if prev and prev.size == f.size and prev.mtime_ns == f.mtime_ns:
-                self._kept.append(f.source)
-            else:
-                to_read.append(f)
-        self.report.deleted = sorted(set(self._old) - {f.source for f in files})
-        return to_read
-
-    def unchanged(self, source: str, digest: str) -> bool:
-        prev = self._old.get(source)
-        if prev is None or prev.digest != digest:
-            return False
-        self._kept.append(source)
-        return True
-
-    def keep(self, source: str) -> bool:
-        if source not in self._old:
-            return False
-        self._kept.append(source)
-        return True
-
     def add(self, doc: Document, state: FileState, chunks: Sequence[Chunk]) -> None:
         db = self._staging()
         if doc.source in self._added:  # the same source twice: the last one wins
             db.execute("DELETE FROM documents WHERE source=?", (doc.source,))
             db.execute("DELETE FROM chunks WHERE source=?", (doc.source,))
         else:
-            (self.report.changed if doc.source in self._old else self.report.added).append(doc.source)
+            self.noted_added(doc.source)
         try:
             db.execute(
                 "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
