@@ -266,8 +266,9 @@ def test_a_verified_answer_that_meets_nothing_the_extractive_answer_quotes_is_no
 
 def _generate(monkeypatch, model: Scripted, *, judge: bool) -> Answer:
     from qa import generate as G
+    from qa import llm
 
-    monkeypatch.setitem(G.GENERATORS, "scripted", lambda arg: model)
+    monkeypatch.setitem(llm.GENERATORS, "scripted", lambda arg: model)
     extractive, documents = _lighthouse_answer()
     settings = Settings(generator="scripted:x", llm_judge=judge).llm
     stream = G.generate(extractive, documents, settings)
@@ -337,7 +338,8 @@ def test_the_judge_reply_is_read_from_its_first_word(reply, verdict):
 
 
 def _gen_error(settings: Settings) -> str:
-    from qa.generate import build_messages, generator_for
+    from qa.generate import build_messages
+    from qa.llm import generator_for
 
     with pytest.raises(GeneratorError) as e:
         llm = settings.llm
@@ -542,7 +544,7 @@ def llama_server(tmp_path_factory):
     """A real OpenAI-compatible server (llama-cpp-python's) serving SmolLM2 on a free local port."""
     import httpx
 
-    from qa.generate import smollm2_path
+    from qa.llm import smollm2_path
 
     port = _closed_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--model_alias", "smollm2"]
@@ -577,7 +579,7 @@ def llama_server(tmp_path_factory):
 @pytest.mark.slow
 @needs_llama
 def test_an_openai_compatible_server_answers_with_verified_citations_only(llama_server, kb_index, kb_dir):
-    from qa.generate import generator_for
+    from qa.llm import generator_for
 
     # no QA_LLM_MODEL: the server's first model; five passages, as SmolLM2 cites up to [5] whatever it is given
     settings = Settings(generator=f"openai:{llama_server}", llm_passages=5, **BUSY_CI)

@@ -54,9 +54,9 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
 @pytest.fixture(autouse=True)
 def _fresh_model_list():
     """Each test's server is new; the model list qa caches per process must not come from the last one."""
-    from qa import generate
+    from qa import llm
 
-    generate._models_cache.clear()
+    llm._models_cache.clear()
     yield
 
 
