@@ -232,6 +232,52 @@ def test_serving_on_a_port_in_use_is_one_line_naming_the_port(qa_home, kb_dir):
     assert time.monotonic() - t0 < 30  # it fails before building the index
 
 
+# --- damaged index files ---------------------------------------------------------------------------
+
+
+def _flip(path: Path, start: int, count: int, seed: int) -> None:
+    import random
+
+    data, rnd = bytearray(path.read_bytes()), random.Random(seed)
+    for _ in range(count):
+        data[rnd.randrange(start, len(data))] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {  # what the probe did to a built index, by file
+    "empty chunk vectors": lambda gen: (gen / "chunk_vecs.npy").write_bytes(b""),
+    "garbage in CURRENT": lambda gen: (gen.parent / "CURRENT").write_bytes(bytes(range(128, 168))),
+    "flipped bytes in the SQLite store": lambda gen: _flip(gen / "store.sqlite", 4096, 200, 1),
+    "flipped bytes in the sentence vectors": lambda gen: _flip(gen / "sent_vecs.npy", 128, 400, 2),
+    "a truncated FAISS index": lambda gen: (gen / "dense.faiss").write_bytes((gen / "dense.faiss").read_bytes()[:99]),
+    "a missing BM25 file": lambda gen: next((gen / "bm25").glob("*.npy")).unlink(),
+}
+
+
+@pytest.mark.slow
+def test_damaged_index_files_are_one_line_and_plain_qa_index_repairs_them(qa_home, tmp_path, kb_dir):
+    """Issue 18.3: an empty .npy printed "Aborted."; garbage in CURRENT a 53-line traceback even with --rebuild;
+    flipped bytes in the store failed every question while `qa index` said "up to date"; flipped bytes in the
+    sentence vectors gave a silent wrong answer with confidence 47.67."""
+    good = tmp_path / "good"
+    assert qa("index", str(kb_dir), "--index", str(good), home=qa_home).returncode == 0
+    for name, damage in DAMAGE.items():
+        index = tmp_path / "index"
+        shutil.rmtree(index, ignore_errors=True)
+        shutil.copytree(good, index)
+        damage(index / (index / "CURRENT").read_text().strip())
+        line = one_line_error(qa("ask", QUESTION, "--index", str(index), home=qa_home, timeout=120))
+        assert "is damaged" in line and "qa index" in line, (name, line)
+        if name == "garbage in CURRENT":  # this one used to survive even --rebuild
+            assert qa("index", str(kb_dir), "--index", str(index), "--rebuild", home=qa_home).returncode == 0
+            continue
+        repaired = qa("index", str(kb_dir), "--index", str(index), home=qa_home)
+        assert repaired.returncode == 0 and "is damaged" in repaired.stderr and "up to date" not in repaired.stdout
+        out = qa("ask", QUESTION, "--index", str(index), home=qa_home)
+        assert out.returncode == 0 and "Tomas Vik" in out.stdout, (name, out.stdout, out.stderr[-1500:])
+        assert len([p for p in index.iterdir() if p.is_dir()]) == 1  # the damaged generation is gone
+
+
 # --- the web chat ---------------------------------------------------------------------------------
 
 PLUGINS = """# Plugin loader

@@ -34,7 +34,15 @@ from qa.errors import DiskFullError, IndexCorruptError, IndexMissingError, Index
 from qa.settings import IndexSettings
 from qa.stores import ann
 from qa.stores.diff import ChangeDetection
-from qa.stores.local import CHUNK_COLUMNS, FORMAT_VERSION, SCHEMA, Index, current_generation, open_index
+from qa.stores.local import (
+    CHUNK_COLUMNS,
+    FORMAT_VERSION,
+    SCHEMA,
+    Index,
+    checksums,
+    current_generation,
+    open_index,
+)
 from qa.text import terms
 from qa.types import BuildReport, Chunk, Document, FileState
 
@@ -88,10 +96,11 @@ class LocalWriter(ChangeDetection):
             raise InputError(f"another qa index is already writing {self.root}; wait for it to finish") from e
         try:
             self._clean_stale()
-            if not self._rebuild and current_generation(self.root) is not None:
+            if not self._rebuild:
                 try:
-                    self.previous = open_index(self.root, self.settings)
-                    self._old = self.previous.file_states()
+                    if current_generation(self.root) is not None:
+                        self.previous = open_index(self.root, self.settings)
+                        self._old = self.previous.file_states()
                 except (IndexCorruptError, IndexMissingError, IndexOutdatedError) as e:
                     log.warning("previous index unusable (%s); building from scratch", str(e).split(";")[0])
         except BaseException:
@@ -114,10 +123,15 @@ class LocalWriter(ChangeDetection):
             self._lockfile = None
 
     def _clean_stale(self) -> None:
-        """Remove generations a killed build left behind (safe: we hold the lock)."""
-        live = current_generation(self.root)
+        """Remove what killed builds left and generations no longer live (safe: we hold the lock). While CURRENT
+        is damaged the generations stay, until a new one is live."""
+        try:
+            live = current_generation(self.root)
+        except IndexCorruptError:
+            live = None
         for p in self.root.iterdir():
-            if p.is_dir() and p.name.startswith(("g-", "tmp-")) and p != live:
+            stale = p.name.startswith("tmp-") or (live is not None and p.name.startswith("g-") and p != live)
+            if p.is_dir() and stale:
                 shutil.rmtree(p, ignore_errors=True)
 
     # --- change detection ---------------------------------------------------------------------
@@ -249,6 +263,7 @@ class LocalWriter(ChangeDetection):
             timings["faiss_s"] = time.perf_counter() - t2
 
             manifest = self._manifest(params, dim, model, len(order), n_chunks, n_sents)
+            manifest["files"] = checksums(tmp)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
             _fsync_tree(tmp)
             os.rename(tmp, self.root / gen_name)
@@ -261,12 +276,10 @@ class LocalWriter(ChangeDetection):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        old = self.previous.dir if self.previous is not None else None
         if self.previous is not None:
             self.previous.close()
             self.previous = None
-        if old is not None and old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        self._clean_stale()
 
     def _disk_full(self, e: BaseException) -> DiskFullError:
         return DiskFullError(
