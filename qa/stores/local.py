@@ -82,8 +82,11 @@ class Index:
         }
         dims = {self._chunk_vecs.shape[-1], self._sent_vecs.shape[-1], self.dense.d, manifest.get("dim")}
         sentences = manifest.get("sentences", self._sent_vecs.shape[0])
-        if len(set(counts.values())) != 1 or n != manifest.get("chunks", n) or len(dims) != 1 or (
-            self._sent_vecs.shape[0] != sentences
+        if (
+            len(set(counts.values())) != 1
+            or n != manifest.get("chunks", n)
+            or len(dims) != 1
+            or (self._sent_vecs.shape[0] != sentences)
         ):
             raise IndexCorruptError(
                 f"index at {root} is inconsistent ({counts}); rebuild it with: {rebuild_hint(self.folder)}"
