@@ -4,7 +4,8 @@ an answer on 2 shared cores); what qa makes of it is cheap. So:
   collect  asks the model once per (prompt variant, question) and appends its raw reply, token counts and seconds
            to a JSONL cache;
   replay   turns every cached reply into the final Answer with the current qa.generate / qa.verify code and
-           scores it the way `qa eval` does, so a change to verification is measured in seconds.
+           scores it the way `qa eval` does (at the corpus's calibrated threshold), so a change to verification
+           is measured in seconds.
 
   python benchmarks/llm_lab.py collect --set evals/seeds.jsonl --docs ../shared/seeds --every 5 --cache lab.jsonl
   python benchmarks/llm_lab.py replay  --set evals/seeds.jsonl --docs ../shared/seeds --every 5 --cache lab.jsonl
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from qa import generate as G
 from qa.evaluate import load_questions
-from qa.pipeline import answer, build_index
+from qa.pipeline import answer, build_index, threshold_for
 from qa.settings import Settings
 from qa.text import contains_answer
 
@@ -56,7 +57,7 @@ def collect(args) -> None:
     done = set()
     if cache.exists():
         done = {(r["variant"], r["id"]) for r in map(json.loads, cache.read_text().splitlines())}
-    llm = Llama(model_path=str(Path(args.model).expanduser()), n_ctx=settings.llm_context, n_threads=1, verbose=False)
+    llm = Llama(model_path=str(Path(args.model).expanduser()), n_ctx=settings.llm_context, n_threads=args.threads, verbose=False)
     build = PROMPTS[args.variant]
     todo = [q for q in qs if (args.variant, q.id) not in done]
     for q in todo:
@@ -121,7 +122,8 @@ def replay(args) -> None:
         for r in map(json.loads, Path(args.judge_cache).read_text().splitlines()):
             if r["id"] in rows:
                 rows[r["id"]]["judge"] = r["judge"]
-    threshold = 0.40
+    threshold = threshold_for(settings.model_copy(update={"abstain_threshold": None}), index)
+    print(f"abstention threshold {threshold:.2f} (this corpus's calibrated one, as qa eval uses)")
     records: list[dict] = []
     s = {"ans": 0, "correct": 0, "false_abst": 0, "una": 0, "refused": 0, "ext_correct": 0, "fallback": 0}
     for q in qs:
@@ -195,9 +197,10 @@ def main() -> None:
     p.add_argument("--every", type=int, default=5)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--ids", default="")
-    p.add_argument("--variant", default="base")
+    p.add_argument("--variant", default="v3")
     p.add_argument("--model", default="~/.cache/qa-bench/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     p.add_argument("--cache", required=True)
+    p.add_argument("--threads", type=int, default=1, help="collect: llama.cpp threads (1 on a busy machine)")
     p.add_argument("--judge", action="store_true", help="replay with QA_LLM_JUDGE on (the cached yes/no)")
     p.add_argument("--json", help="replay: write the records here (for benchmarks/audit_generated.py)")
     p.add_argument("--no-agree", action="store_true", help="replay without the agreement check")

@@ -1,5 +1,5 @@
 """Search at scale, the postgresql store beside the local one: N synthetic chunks, each a vector drawn around the
-real vectors of docs/ (qa.bench.synthetic_vectors) and a text of three random real sentences of docs/.
+real vectors of docs/ (qa.bench_scale.synthetic_vectors) and a text of three random real sentences of docs/.
 
 Per N, for each store: build time, size, dense search p50/p95 and recall@10 against exact search, keyword search
 p50/p95 (and, for PostgreSQL, recall@50 against exhaustive BM25), and hybrid search (dense 50 + keyword 50, what
@@ -208,7 +208,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
-    from qa.bench import synthetic_vectors
+    from qa.bench_scale import synthetic_vectors
     from qa.settings import Settings
 
     settings = Settings()
