@@ -57,7 +57,9 @@ def collect(args) -> None:
     done = set()
     if cache.exists():
         done = {(r["variant"], r["id"]) for r in map(json.loads, cache.read_text().splitlines())}
-    llm = Llama(model_path=str(Path(args.model).expanduser()), n_ctx=settings.llm_context, n_threads=args.threads, verbose=False)
+    llm = Llama(
+        model_path=str(Path(args.model).expanduser()), n_ctx=settings.llm_context, n_threads=args.threads, verbose=False
+    )
     build = PROMPTS[args.variant]
     todo = [q for q in qs if (args.variant, q.id) not in done]
     for q in todo:

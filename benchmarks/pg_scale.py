@@ -51,20 +51,6 @@ def corpus(settings):  # noqa: ANN001, ANN201
     )
 
 
-def truth(vecs: np.ndarray, queries: np.ndarray) -> list[set[int]]:
-    out = []
-    best_s = np.full((len(queries), K), -np.inf, dtype=np.float32)
-    best_i = np.zeros((len(queries), K), dtype=np.int64)
-    for off in range(0, len(vecs), 100_000):
-        s = queries @ np.asarray(vecs[off : off + 100_000], np.float32).T
-        idx = np.argpartition(-s, min(K, s.shape[1] - 1), axis=1)[:, :K]
-        cs, ci = np.concatenate([best_s, np.take_along_axis(s, idx, 1)], 1), np.concatenate([best_i, idx + off], 1)
-        o = np.argsort(-cs, axis=1)[:, :K]
-        best_s, best_i = np.take_along_axis(cs, o, 1), np.take_along_axis(ci, o, 1)
-    out = [set(r.tolist()) for r in best_i]
-    return out
-
-
 def bench_local(vecs, texts_terms, queries, qterms, exact):  # noqa: ANN001, ANN201
     import bm25s
     import faiss
@@ -115,89 +101,7 @@ def bench_local(vecs, texts_terms, queries, qterms, exact):  # noqa: ANN001, ANN
         "dense_p50": pct(dense, 50), "dense_p95": pct(dense, 95), "recall@10": round(hits / (K * len(queries)), 4),
         "keyword_p50": pct(kw, 50), "keyword_p95": pct(kw, 95),
         "hybrid_p50": pct(hyb, 50), "hybrid_p95": pct(hyb, 95),
-    }, bm  # fmt: skip
-
-
-def bench_pg(url, n, vecs, sents, sent_terms, picks, queries, qterms, exact, bm):  # noqa: ANN001, ANN201
-    from qa.settings import Settings
-    from qa.stores.postgres import PostgresStore
-    from qa.types import Chunk, Document
-
-    store = PostgresStore(f"{url}#scale{n}", Settings().index)
-    store.drop()
-    doc = Document("synthetic.txt", "Synthetic", "", "txt")
-
-    class Rows:
-        """The chunks, made again on each pass instead of held (1M of them would take ~3 GB)."""
-
-        def __len__(self) -> int:
-            return n
-
-        def __iter__(self):  # noqa: ANN204
-            for i in range(n):
-                a, b, c = picks[i]
-                text = f"{sents[a]} {sents[b]} {sents[c]}"
-                ch = Chunk(f"s{i}", "synthetic.txt", "Synthetic", "", 0, len(text), text, ())
-                yield ch, sent_terms[a] + sent_terms[b] + sent_terms[c], np.asarray(vecs[i], np.float32), []
-
-    t0 = time.perf_counter()
-    with store.writer(Path("synthetic")) as w:
-        w.write([(doc, "", 0, 0)], Rows(), dim=vecs.shape[1], model_source="synthetic")
-        report = w.report
-    build = time.perf_counter() - t0
-    reader = store.open()
-    t1 = time.perf_counter()
-    reader.db.run(lambda c: c.execute(f"VACUUM ANALYZE qa.chunks_{reader.cid}, qa.postings_{reader.cid}"))
-    vacuum = time.perf_counter() - t1
-    size = reader.db.run(lambda c: c.execute(
-        f"SELECT sum(pg_total_relation_size(('qa.' || t || '_{reader.cid}')::regclass)) FROM unnest(array['documents', "
-        "'chunks', 'sentences', 'postings']) t").fetchone()[0])  # fmt: skip
-    first = int(
-        reader.db.run(
-            lambda c: c.execute(f"SELECT min(id) FROM qa.chunks WHERE collection = {reader.cid}").fetchone()[0]
-        )
-    )
-    sweep = {}
-    for ef in (40, 100, 200) if reader.hnsw else (0,):
-        reader.ef_search = ef or reader.ef_search
-        lat, hits = [], 0
-        for q, ex in zip(queries, exact, strict=True):
-            t2 = time.perf_counter()
-            rows_, _ = reader.dense_search(q, K)
-            lat.append((time.perf_counter() - t2) * 1e3)
-            hits += len({int(r) - first for r in rows_} & ex)
-        sweep[ef] = (pct(lat, 50), pct(lat, 95), round(hits / (K * len(queries)), 4))
-    reader.ef_search = 200  # the store's default (HNSW_EF_SEARCH)
-    kw, hyb, kw_hits = [], [], 0
-    for q, t in zip(queries, qterms, strict=True):
-        t2 = time.perf_counter()
-        reader.dense_search(q, 50)
-        t3 = time.perf_counter()
-        r, _ = reader.keyword_search(t, 50)
-        t4 = time.perf_counter()
-        kw.append((t4 - t3) * 1e3)
-        hyb.append((t4 - t2) * 1e3)
-        ids = bm.get_tokens_ids(t)
-        if ids:  # share of the top 50 that exhaustive BM25 (bm25s, same terms) also puts in its top 50, ties included
-            s = bm.get_scores_from_ids(ids)
-            kth = np.sort(s)[::-1][min(49, len(s) - 1)]
-            kw_hits += sum(s[int(x) - first] >= kth - 1e-4 for x in r) / max(1, min(50, int((s > 0).sum())))
-        else:
-            kw_hits += 1
-    d50, d95, rec = sweep[200 if reader.hnsw else 0]
-    out = {
-        "store": f"postgresql ({'hnsw' if reader.hnsw else 'exact'} + BM25 in SQL)",
-        "build_s": round(build, 1), "vacuum_analyze_s": round(vacuum, 1),
-        "build_stages_s": {k: round(v, 1) for k, v in report.timings.items()},
-        "size_mb": round(float(size) / 1e6, 1),
-        "dense_p50": d50, "dense_p95": d95, "recall@10": rec,
-        "ef_search_sweep": {str(k): {"p50": v[0], "p95": v[1], "recall@10": v[2]} for k, v in sweep.items()},
-        "keyword_p50": pct(kw, 50), "keyword_p95": pct(kw, 95),
-        "keyword_recall@50_vs_bm25": round(kw_hits / len(queries), 4),
-        "hybrid_p50": pct(hyb, 50), "hybrid_p95": pct(hyb, 95),
     }  # fmt: skip
-    store.drop()
-    return out
 
 
 def main() -> None:
@@ -208,7 +112,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
-    from qa.bench_scale import synthetic_vectors
+    from qa.bench_pg import bench_pg
+    from qa.bench_scale import exact_neighbours, synthetic_vectors
     from qa.settings import Settings
 
     settings = Settings()
@@ -227,13 +132,14 @@ def main() -> None:
             vecs = np.concatenate(list(synthetic_vectors(base, n))).astype(np.float16)  # the local store's precision
             picks = np.random.default_rng(1).integers(0, len(sents), (n, 3))
             texts_terms = [sent_terms[a] + sent_terms[b] + sent_terms[c] for a, b, c in picks]
-            exact = truth(vecs, qvecs)
-            local, bm = bench_local(vecs, texts_terms, qvecs, qterms, exact)
+            exact = exact_neighbours(vecs, qvecs, K)
+            local = bench_local(vecs, texts_terms, qvecs, qterms, exact)
             print(json.dumps({"n": n, **local}), flush=True)
-            pg = bench_pg(args.url, n, vecs, sents, sent_terms, picks, qvecs, qterms, exact, bm)
-            print(json.dumps({"n": n, **pg}), flush=True)
-            results += [{"n": n, **local}, {"n": n, **pg}]
-            del vecs, bm
+            del texts_terms
+            pg = bench_pg(args.url, settings.index, n, vecs, sents, sent_terms, picks, qvecs, qterms, exact)
+            print(json.dumps(pg), flush=True)
+            results += [{"n": n, **local}, pg]
+            del vecs
     finally:
         if server is not None:
             server.close()

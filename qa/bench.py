@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.bench_scale import bench_keyword, bench_scale, percentile
+from qa.bench_scale import bench_keyword, bench_scale, exact_neighbours, percentile, synthetic_vectors
 from qa.settings import Settings
 
 DEFAULT_QUESTIONS = [
@@ -229,6 +229,13 @@ def main(
         work = Path(tmp)
         console.print(f"[bold]indexing[/] {folder} ...")
         result["indexing"] = bench_indexing(folder, settings, work, rounds=1 if quick else 2)
+        if result["store"] == "postgresql":  # the builds above compare ways of embedding, in local folders
+            from qa.pipeline import build_index
+
+            console.print("[bold]indexing[/] into the postgresql store ...")
+            t0 = time.perf_counter()
+            build_index(work / "docs", index_dir=index_location(settings, work), settings=settings, rebuild=True)
+            result["indexing"]["store_build_s"] = round(time.perf_counter() - t0, 2)
         console.print("[bold]queries[/] ...")
         result["query"] = bench_queries(index_location(settings, work), settings, n_queries)
         console.print("[bold]cold start[/] ...")
@@ -257,12 +264,45 @@ def main(
             result["scale"]["keyword"] = [bench_keyword(sentences, qs, n) for n in scale]
             for row in result["scale"]["keyword"]:
                 console.print(f"  bm25 @ {row['n']:,}: {row}", style="dim")
+            if result["store"] == "postgresql":
+                result["scale"]["postgresql"] = bench_pg_scale(settings, scale, base, sentences, qs, queries, console)
 
     _print(console, result)
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=2))
         console.print(f"wrote {json_out}")
     return result
+
+
+def bench_pg_scale(
+    settings: Settings,
+    scale: Sequence[int],
+    base: np.ndarray,
+    sentences: Sequence[str],
+    questions: Sequence[str],
+    queries: np.ndarray,
+    console: Any,
+) -> list[dict[str, Any]]:
+    """The same synthetic vectors as the local rows (synthetic_vectors' seed), in a throwaway collection of QA_STORE."""
+    from qa.bench_pg import bench_pg
+    from qa.text import terms
+
+    assert settings.store is not None
+    sentence_terms = [terms(s) for s in sentences]
+    query_terms = [list(dict.fromkeys(terms(q))) for q in questions]
+    rows = []
+    for n in scale:
+        console.print(f"[bold]scale[/] {n:,} chunks in PostgreSQL (build, HNSW, search) ...")
+        vecs = np.concatenate(list(synthetic_vectors(base, n))).astype(np.float16)
+        picks = np.random.default_rng(1).integers(0, len(sentences), (n, 3))
+        exact = exact_neighbours(vecs, queries)
+        url = settings.store.get_secret_value()
+        rows.append(
+            bench_pg(url, settings.index, n, vecs, sentences, sentence_terms, picks, queries, query_terms, exact)
+        )
+        console.print(f"  postgresql @ {n:,}: {rows[-1]}", style="dim")
+        del vecs
+    return rows
 
 
 def _print(console: Any, r: dict[str, Any]) -> None:
@@ -325,3 +365,13 @@ def _print(console: Any, r: dict[str, Any]) -> None:
                 "",
             )
         console.print(t)
+        pg = r["scale"].get("postgresql", [])
+        if pg:
+            t = Table(title="the postgresql store at scale: the same vectors, texts of three real sentences (ms)")
+            cols = ("n", "store", "build_s", "size_mb", "dense_p50", "dense_p95", "recall@10", "keyword_p50",
+                    "keyword_recall@50_vs_bm25", "hybrid_p50", "hybrid_p95")  # fmt: skip
+            for c in cols:
+                t.add_column(c, justify="right")
+            for row in pg:
+                t.add_row(*(f"{row[c]:,}" if c == "n" else str(row[c]) for c in cols))
+            console.print(t)

@@ -386,7 +386,11 @@ def bench(
     docs: DocsOpt = None,
     scale: Annotated[
         list[int] | None,
-        typer.Option("--scale", help="Also measure FAISS and BM25 search over N synthetic chunks (repeatable)."),
+        typer.Option(
+            "--scale",
+            help="Also measure search over N synthetic chunks (repeatable): FAISS and BM25, and with --store "
+            "postgresql://... that store too, side by side (in a throwaway collection).",
+        ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
     queries: Annotated[int, typer.Option(help="Questions timed for query latency.")] = 50,

@@ -355,3 +355,20 @@ def test_two_web_replicas_answer_alike_and_serve_each_others_rebuilds(pg_url, tm
     finally:
         for a in apps:
             a.close()
+
+
+def test_bench_at_scale_measures_the_database_beside_the_local_store(pg_url, tmp_path):
+    """`qa bench --store URL --scale N`: the same synthetic chunks in FAISS + bm25s and in PostgreSQL, side by side,
+    in a throwaway collection that is dropped afterwards."""
+    kb = make_kb(tmp_path / "kb")
+    out = tmp_path / "bench.json"
+    r = qa_cli("bench", "--docs", str(kb), "--store", pg_url, "--quick", "--scale", "2000", "--json", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    scale = json.loads(out.read_text())["scale"]
+    assert {row["index"] for row in scale["rows"]} == {"flat", "ivf", "hnsw"}
+    (pg,) = scale["postgresql"]
+    assert pg["n"] == 2000 and pg["store"].startswith("postgresql (exact")  # below HNSW_FROM: exact search
+    assert pg["recall@10"] == 1.0 and pg["keyword_recall@50_vs_bm25"] == 1.0
+    assert pg["size_mb"] > 0 and pg["hybrid_p50"] > 0
+    assert "postgresql store at scale" in r.stdout
+    assert store_for(f"{pg_url}#qa-bench-scale-2000", Settings().index).generation() is None
