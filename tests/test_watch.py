@@ -226,8 +226,9 @@ def test_a_watcher_stops_when_asked(tmp_path):
 
 def qa_process(args: list[str], home: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "QA_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], env=env, stdout=err, stderr=err, text=True)
+    with open(log, "w") as err:  # Ctrl-C restored: a suite started in the background (`&`) ignores SIGINT
+        return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], env=env, stdout=err, stderr=err, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
 
 
 def wait_for(check, timeout: float, what: str) -> float:
