@@ -122,7 +122,7 @@ def main() -> None:
         from pg import PgServer
 
         server = PgServer.start(settings={"shared_buffers": "2GB", "max_parallel_maintenance_workers": "2",
-                                          "maintenance_work_mem": "2GB", "max_wal_size": "8GB"})  # fmt: skip
+                                          "maintenance_work_mem": "6GB", "max_wal_size": "8GB"})  # fmt: skip
         args.url = server.create_database("scale")
     sents, sent_terms, base, qvecs, qterms = corpus(settings)
     qvecs, qterms = qvecs[: args.queries], qterms[: args.queries]
