@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Writes the corpus of one of the blind sets evals/python-docs.jsonl, evals/postgres-manual.jsonl and
-# evals/debian-handbook.jsonl: a fixed list of HTML pages from a Debian documentation package, flattened into
-# OUT_DIR (a page's folder inside the package becomes a prefix of its name: library/json.html -> library-json.html),
-# so the questions' `source` fields are plain file names. Gzipped pages (.html.gz) are decompressed.
+# Writes the corpus of one of the blind sets evals/python-docs.jsonl, evals/postgres-manual.jsonl,
+# evals/debian-handbook.jsonl and evals/gnu-manuals.jsonl: a fixed list of HTML pages from Debian documentation
+# packages, flattened into OUT_DIR (a page's folder inside the package becomes a prefix of its name:
+# library/json.html -> library-json.html), so the questions' `source` fields are plain file names. Gzipped pages
+# (.html.gz) are decompressed.
 #   bash evals/corpora.sh python-docs /tmp/python-docs          # python3-doc (3.11.2-1): Sphinx pages
 #   bash evals/corpora.sh postgres-manual /tmp/postgres-manual  # postgresql-doc-15 (15.20-0+deb12u1): DocBook pages
 #   bash evals/corpora.sh debian-handbook /tmp/debian-handbook  # debian-handbook (11.20220922), en-US: Publican pages
+#   bash evals/corpora.sh gnu-manuals /tmp/gnu-manuals          # diffutils-doc (1:3.8-4), gettext-doc (0.21-12): Texinfo
+#                                                               # pages, named by manual (diffutils/Invoking-cmp.html ->
+#                                                               # diffutils-Invoking-cmp.html)
 # then e.g. qa eval evals/python-docs.jsonl --docs /tmp/python-docs
-# Installs the package with apt-get when it is missing (needs root, or sudo, and Debian's package archive).
+# Installs the packages with apt-get when they are missing (needs root, or sudo, and Debian's package archive).
 set -euo pipefail
-name=${1:?usage: bash evals/corpora.sh python-docs|postgres-manual|debian-handbook OUT_DIR}
-out=${2:?usage: bash evals/corpora.sh python-docs|postgres-manual|debian-handbook OUT_DIR}
+name=${1:?usage: bash evals/corpora.sh python-docs|postgres-manual|debian-handbook|gnu-manuals OUT_DIR}
+out=${2:?usage: bash evals/corpora.sh python-docs|postgres-manual|debian-handbook|gnu-manuals OUT_DIR}
 
 case "$name" in
   python-docs)
-    pkg=python3-doc
+    pkgs=(python3-doc)
     roots=(/usr/share/doc/python3-doc/html /usr/share/doc/python3.11-doc/html /usr/share/doc/python3/html)
     pages=(
       tutorial/interpreter tutorial/controlflow tutorial/datastructures tutorial/modules tutorial/inputoutput
@@ -26,7 +30,7 @@ case "$name" in
     )
     ;;
   postgres-manual)
-    pkg=postgresql-doc-15
+    pkgs=(postgresql-doc-15)
     roots=(/usr/share/doc/postgresql-doc-15/html)
     pages=(
       sql-createtable sql-createindex sql-select sql-insert sql-update sql-delete sql-altertable sql-vacuum
@@ -38,7 +42,7 @@ case "$name" in
     )
     ;;
   debian-handbook)
-    pkg=debian-handbook
+    pkgs=(debian-handbook)
     roots=(/usr/share/doc/debian-handbook/html/en-US)
     pages=(
       sect.apt-get sect.apt-cache sect.manipulating-packages-with-dpkg sect.package-meta-information
@@ -50,27 +54,52 @@ case "$name" in
       sect.remote-login
     )
     ;;
+  gnu-manuals)
+    # Texinfo HTML split by chapter; the one-line pages for other nodes (Brief.html ...) only redirect, so they are
+    # left out, as are the indexes, the tables of contents and the licences.
+    pkgs=(diffutils-doc gettext-doc)
+    roots=(/usr/share/doc)
+    pages=(
+      diffutils/Overview diffutils/Comparison diffutils/Output-Formats diffutils/Incomplete-Lines
+      diffutils/Comparing-Directories diffutils/Adjusting-Output diffutils/diff-Performance
+      diffutils/Comparing-Three-Files diffutils/diff3-Merging diffutils/Interactive-Merging
+      diffutils/Merging-with-patch diffutils/Making-Patches diffutils/Invoking-cmp diffutils/Invoking-diff
+      diffutils/Invoking-diff3 diffutils/Invoking-patch diffutils/Invoking-sdiff diffutils/Standards-conformance
+      diffutils/Projects diffutils/Translations
+      gettext/gettext_1 gettext/gettext_2 gettext/gettext_3 gettext/gettext_4 gettext/gettext_5 gettext/gettext_6
+      gettext/gettext_7 gettext/gettext_8 gettext/gettext_9 gettext/gettext_10 gettext/gettext_11
+      gettext/gettext_12 gettext/gettext_13 gettext/gettext_15 gettext/gettext_16 gettext/FAQ gettext/tutorial
+      gettext/msgfmt.1 gettext/xgettext.1 gettext/msgmerge.1
+    )
+    ;;
   *)
-    echo "unknown corpus '$name': use python-docs, postgres-manual or debian-handbook" >&2
+    echo "unknown corpus '$name': use python-docs, postgres-manual, debian-handbook or gnu-manuals" >&2
     exit 2
     ;;
 esac
 
-if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  if [ -z "$(apt-cache policy "$pkg" 2>/dev/null)" ] || apt-cache policy "$pkg" | grep -q 'Candidate: (none)'; then
-    $sudo apt-get update -qq
+for pkg in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -z "$(apt-cache policy "$pkg" 2>/dev/null)" ] || apt-cache policy "$pkg" | grep -q 'Candidate: (none)'; then
+      $sudo apt-get update -qq
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null \
+      || { echo "could not install $pkg with apt-get" >&2; exit 1; }
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null \
-    || { echo "could not install $pkg with apt-get" >&2; exit 1; }
-fi
+done
+# "python3-doc 3.11.2-1", or "diffutils-doc 1:3.8-4, gettext-doc 0.21-12"
+versions() {
+  local p sep=""
+  for p in "${pkgs[@]}"; do printf '%s%s %s' "$sep" "$p" "$(dpkg-query -W -f='${Version}' "$p")"; sep=", "; done
+}
 
 root=""
 for r in "${roots[@]}"; do
   if [ -d "$r" ]; then root=$r; break; fi
 done
-[ -n "$root" ] || { echo "$pkg is installed but none of its HTML folders exists: ${roots[*]}" >&2; exit 1; }
+[ -n "$root" ] || { echo "${pkgs[*]} installed but none of the HTML folders exists: ${roots[*]}" >&2; exit 1; }
 
 mkdir -p "$out"
 for page in "${pages[@]}"; do
@@ -80,8 +109,8 @@ for page in "${pages[@]}"; do
   elif [ -f "$root/$page.html.gz" ]; then
     gzip -dc "$root/$page.html.gz" > "$dest"
   else
-    echo "missing page: $root/$page.html (nor .html.gz) in $pkg $(dpkg-query -W -f='${Version}' "$pkg")" >&2
+    echo "missing page: $root/$page.html (nor .html.gz) in $(versions)" >&2
     exit 1
   fi
 done
-echo "wrote ${#pages[@]} pages of $pkg $(dpkg-query -W -f='${Version}' "$pkg") to $out"
+echo "wrote ${#pages[@]} pages of $(versions) to $out"
