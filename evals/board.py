@@ -32,7 +32,8 @@ SETS = {
     "docs-blind": ("docs", True),
     "python-docs": ("bash evals/corpora.sh python-docs {dir}", True),
     "postgres-manual": ("bash evals/corpora.sh postgres-manual {dir}", True),
-    "debian-handbook": ("bash evals/corpora.sh debian-handbook {dir}", True),
+    "debian-handbook": ("bash evals/corpora.sh debian-handbook {dir}", False),  # relabelled: evals/README.md
+    "gnu-manuals": ("bash evals/corpora.sh gnu-manuals {dir}", True),
 }
 COLUMNS = (
     ("answer_accuracy", "answer"),
