@@ -16,7 +16,7 @@ from qa.bench_scale import percentile
 from qa.settings import IndexSettings
 
 K = 10
-EF_SWEEP = (40, 100, 200, 400)  # hnsw.ef_search values measured; the store uses 200 (HNSW_EF_SEARCH)
+EF_SWEEP = (40, 100, 200, 400, 700, 1000)  # hnsw.ef_search values measured (pgvector allows up to 1000)
 
 
 def bench_pg(
