@@ -79,7 +79,7 @@ def _search(store, n, build, timings, queries, query_terms, exact, picks, senten
     ))  # fmt: skip
     default_ef = reader.ef_search
     sweep = {}
-    for ef in EF_SWEEP if reader.hnsw else (default_ef,):
+    for ef in sorted({*EF_SWEEP, default_ef}) if reader.hnsw else (default_ef,):
         reader.ef_search = ef
         lat, hits = [], 0
         for q, ex in zip(queries, exact, strict=True):

@@ -372,3 +372,13 @@ def test_bench_at_scale_measures_the_database_beside_the_local_store(pg_url, tmp
     assert pg["size_mb"] > 0 and pg["hybrid_p50"] > 0
     assert "postgresql store at scale" in r.stdout
     assert store_for(f"{pg_url}#qa-bench-scale-2000", Settings().index).generation() is None
+
+
+def test_hnsw_candidates_grow_with_the_collection():
+    """200 up to 100k chunks (recall@10 0.977 there), 1000 (pgvector's limit) from 1M (0.958 there)."""
+    from qa.stores.postgres import HNSW_EF_SEARCH_MAX, ef_search_for
+
+    sizes = [20_000, 100_000, 200_000, 500_000, 1_000_000, 10_000_000]
+    efs = [ef_search_for(n) for n in sizes]
+    assert efs[:2] == [200, 200] and efs[-2:] == [HNSW_EF_SEARCH_MAX, HNSW_EF_SEARCH_MAX] == [1000, 1000]
+    assert efs == sorted(efs) and 200 < efs[2] < efs[3] < 1000

@@ -21,13 +21,13 @@ from qa.stores.pgconn import Vec, create_partitions, explain, lock_key
 from qa.stores.postgres import (
     FORMAT_VERSION,
     HNSW_EF_CONSTRUCTION,
-    HNSW_EF_SEARCH,
     HNSW_FROM,
     HNSW_M,
     K1,
     B,
     PgReader,
     PostgresStore,
+    ef_search_for,
     f16,
     jsonb,
 )
@@ -367,7 +367,12 @@ class PgWriter(ChangeDetection):
                 f"CREATE INDEX {name} ON qa.chunks_{self.cid} USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
                 f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
             )
-        return {"kind": "hnsw", "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
+        return {
+            "kind": "hnsw",
+            "m": HNSW_M,
+            "ef_construction": HNSW_EF_CONSTRUCTION,
+            "ef_search": ef_search_for(n_chunks),
+        }
 
     def _purge(self, previous: int) -> None:
         """Delete rows no generation from `previous` on can see (dead at or before it), and older generations.
