@@ -375,7 +375,7 @@ def test_bench_at_scale_measures_the_database_beside_the_local_store(pg_url, tmp
 
 
 def test_hnsw_candidates_grow_with_the_collection():
-    """200 up to 100k chunks (recall@10 0.977 there), 1000 (pgvector's limit) from 1M (0.958 there)."""
+    """200 up to 100k chunks (recall@10 0.977 there), 1000 (pgvector's limit) from 1M (0.986 there)."""
     from qa.stores.postgres import HNSW_EF_SEARCH_MAX, ef_search_for
 
     sizes = [20_000, 100_000, 200_000, 500_000, 1_000_000, 10_000_000]
