@@ -382,3 +382,27 @@ def test_hnsw_candidates_grow_with_the_collection():
     efs = [ef_search_for(n) for n in sizes]
     assert efs[:2] == [200, 200] and efs[-2:] == [HNSW_EF_SEARCH_MAX, HNSW_EF_SEARCH_MAX] == [1000, 1000]
     assert efs == sorted(efs) and 200 < efs[2] < efs[3] < 1000
+
+
+def test_an_hnsw_collection_records_the_graph_it_has(pg_server, pg_url, tmp_path):
+    """QA_INDEX_TYPE=hnsw: the graph is built with ef_construction 128; a graph an earlier qa built (pgvector's
+    default 64) is kept on the next build, and the manifest says 64, not what this qa would build."""
+    kb = make_kb(tmp_path / "kb")
+    settings = settings_for(pg_url, kb, index_type="hnsw")
+    index = build_index(kb, settings=settings)
+    assert index.manifest["ann"] == {"kind": "hnsw", "m": 16, "ef_construction": 128, "ef_search": 200}
+    assert ANSWER in answer(QUESTION, index=index, settings=settings).text
+    db = pg_url.rsplit("/", 1)[1]
+    (name, table), *_ = pg_server.sql(
+        "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'qa' AND indexdef LIKE '%hnsw%'", db
+    )
+    pg_server.sql(f"DROP INDEX qa.{name}", db)
+    pg_server.sql(
+        f"CREATE INDEX {name} ON qa.{table} USING hnsw ((embedding::vector(384)) vector_cosine_ops) "
+        "WITH (m = 16, ef_construction = 64)",
+        db,
+    )
+    (kb / "osprey.md").write_text("# Osprey\n\nThe Osprey buoy was anchored off Varden by Ivo Sand.\n")
+    index = build_index(kb, settings=settings)
+    assert index.manifest["ann"]["ef_construction"] == 64
+    assert "Ivo Sand" in answer("Who anchored the Osprey buoy?", index=index, settings=settings).text

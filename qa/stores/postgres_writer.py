@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -367,10 +368,11 @@ class PgWriter(ChangeDetection):
                 f"CREATE INDEX {name} ON qa.chunks_{self.cid} USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
                 f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
             )
-        return {
+        built = {k: int(v) for k, v in re.findall(r"\b(m|ef_construction)\s*=\s*'?(\d+)", have[0])} if have else {}
+        return {  # an index an earlier qa built keeps its own graph parameters; the manifest says which
             "kind": "hnsw",
-            "m": HNSW_M,
-            "ef_construction": HNSW_EF_CONSTRUCTION,
+            "m": built.get("m", HNSW_M),
+            "ef_construction": built.get("ef_construction", HNSW_EF_CONSTRUCTION),
             "ef_search": ef_search_for(n_chunks),
         }
 
