@@ -6,9 +6,12 @@ records what reading the planned files found through `unchanged`, `keep` and `no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from qa.errors import InputError
 from qa.types import BuildReport, FileState
 
 if TYPE_CHECKING:
@@ -19,10 +22,14 @@ class ChangeDetection:
     """The Writer protocol's plan / unchanged / keep, over the live generation's file states."""
 
     report: BuildReport
+    folder: Path
+    previous: Any  # the live generation's reader, None when building from scratch
+    _added: Mapping[str, Any]  # sources read and staged for the new generation
 
     def __init__(self) -> None:
         self._old: dict[str, FileState] = {}
         self._kept: list[str] = []  # sources carried over unchanged from the previous generation
+        self._t0 = time.perf_counter()
 
     def plan(self, files: Sequence[SourceFile]) -> list[SourceFile]:
         to_read = []
@@ -51,3 +58,23 @@ class ChangeDetection:
     def noted_added(self, source: str) -> None:
         """Count an added file in the report: changed if the live generation had it, else added."""
         (self.report.changed if source in self._old else self.report.added).append(source)
+
+    def unchanged_generation(self) -> Any:
+        """At commit: the live generation, handed over finished, when reading the folder changed nothing in it;
+        None when a new generation must be written; InputError when no file was readable."""
+        r = self.report
+        r.unchanged = len(self._kept)
+        if not self._kept and not self._added:
+            raise InputError(f"no readable text in {self.folder}: every file was skipped (see the warnings above)")
+        if self.previous is None or self._added or r.deleted:
+            return None
+        r.up_to_date = True
+        index, self.previous = self.previous, None  # handed over instead of reopened
+        return self._finish(index)
+
+    def _finish(self, index: Any) -> Any:
+        """The opened generation, with this build's report on it."""
+        self.report.documents, self.report.chunks = index.n_documents, index.n_chunks
+        self.report.seconds = time.perf_counter() - self._t0
+        index.build_report = self.report
+        return index

@@ -74,7 +74,6 @@ class LocalWriter(ChangeDetection):
         # text key -> row of the previous generation, for the changed sources' text that did not change
         self._reuse_c: dict[bytes, int] = {}
         self._reuse_s: dict[bytes, int] = {}
-        self._t0 = time.perf_counter()
 
     # --- the lock and the previous generation -------------------------------------------------
 
@@ -188,24 +187,12 @@ class LocalWriter(ChangeDetection):
     # --- commit -------------------------------------------------------------------------------
 
     def commit(self, vectors: Mapping[str, np.ndarray], *, dim: int | None, model_source: str) -> Index:
-        r = self.report
-        r.unchanged = len(self._kept)
-        if not self._kept and not self._added:
-            raise InputError(f"no readable text in {self.folder}: every file was skipped (see the warnings above)")
-        if self.previous is not None and not self._added and not r.deleted:
-            r.up_to_date = True
-            index, self.previous = self.previous, None  # hand the open index over instead of reopening it
-            return self._finish(index)
+        if (index := self.unchanged_generation()) is not None:
+            return index
         if dim is None:
             dim = int(self.previous.manifest["dim"]) if self.previous is not None else None
         self._write(vectors, dim, model_source)
         return self._finish(open_index(self.root, self.settings))
-
-    def _finish(self, index: Index) -> Index:
-        self.report.documents, self.report.chunks = index.n_documents, index.n_chunks
-        self.report.seconds = time.perf_counter() - self._t0
-        index.build_report = self.report
-        return index
 
     def _write(self, vectors: Mapping[str, np.ndarray], dim: int | None, model: str) -> None:
         """Write the new generation (kept + new documents) in a temporary folder, then make it live atomically."""

@@ -58,7 +58,6 @@ class PgWriter(ChangeDetection):
         self.previous: PgReader | None = None
         self._added: dict[str, _Added] = {}
         self._reuse: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
-        self._t0 = time.perf_counter()
         self.conn: Any = None
         self.cid = 0
 
@@ -152,14 +151,9 @@ class PgWriter(ChangeDetection):
         """Write the new generation (only what was added; kept rows stay) and make it live, in one transaction."""
         from qa.text import terms
 
+        if (index := self.unchanged_generation()) is not None:
+            return index
         r = self.report
-        r.unchanged = len(self._kept)
-        if not self._kept and not self._added:
-            raise InputError(f"no readable text in {self.folder}: every file was skipped (see the warnings above)")
-        if self.previous is not None and not self._added and not r.deleted:
-            r.up_to_date = True
-            index, self.previous = self.previous, None
-            return self._finish(index)
         known_c, known_s = self._reusable_vectors()
         if dim is None:
             dim = int(self.previous.manifest["dim"]) if self.previous is not None else 0
@@ -179,12 +173,6 @@ class PgWriter(ChangeDetection):
         except psycopg.Error as e:
             raise explain(e, self.db.params) from e
         return self._finish(self.store.open())
-
-    def _finish(self, index: PgReader) -> PgReader:
-        self.report.documents, self.report.chunks = index.n_documents, index.n_chunks
-        self.report.seconds = time.perf_counter() - self._t0
-        index.build_report = self.report
-        return index
 
     def write(self, docs: list[tuple[Document, str, int, int]], rows: Sequence[tuple], *, dim: int,
               model_source: str) -> int:  # fmt: skip
