@@ -6,12 +6,14 @@ records what reading the planned files found through `unchanged`, `keep` and `no
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.errors import InputError
+from qa.settings import IndexSettings
 from qa.types import BuildReport, FileState
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ class ChangeDetection:
 
     report: BuildReport
     folder: Path
+    settings: IndexSettings
     previous: Any  # the live generation's reader, None when building from scratch
     _added: Mapping[str, Any]  # sources read and staged for the new generation
 
@@ -78,3 +81,30 @@ class ChangeDetection:
         self.report.seconds = time.perf_counter() - self._t0
         index.build_report = self.report
         return index
+
+    def _manifest(
+        self, fmt: int, ann: dict[str, Any], dim: int, model_source: str, counts: Sequence[int], packages: Sequence[str]
+    ) -> dict[str, Any]:
+        """What a generation records about how it was built: checked on open (check_manifest), shown by qa."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        def v(pkg: str) -> str:
+            try:
+                return version(pkg)
+            except PackageNotFoundError:
+                return ""
+
+        return {
+            "format": fmt,
+            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "folder": str(self.folder),
+            "model": self.settings.model,
+            "model_source": model_source,
+            "dim": dim,
+            "shape": self.settings.shape(),
+            "ann": ann,
+            "documents": counts[0],
+            "chunks": counts[1],
+            "sentences": counts[2],
+            "versions": {p: v(p) for p in ("qa", "sentence-transformers", "torch", *packages)},
+        }

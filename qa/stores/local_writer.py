@@ -249,7 +249,10 @@ class LocalWriter(ChangeDetection):
             faiss.write_index(ann.build(params, dim, n_chunks, batches), str(tmp / "dense.faiss"))
             timings["faiss_s"] = time.perf_counter() - t2
 
-            manifest = self._manifest(params, dim, model, len(order), n_chunks, n_sents)
+            counts = (len(order), n_chunks, n_sents)
+            manifest = self._manifest(
+                FORMAT_VERSION, dataclasses.asdict(params), dim, model, counts, ("faiss-cpu", "bm25s")
+            )
             manifest["files"] = checksums(tmp)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
             _fsync_tree(tmp)
@@ -311,32 +314,6 @@ class LocalWriter(ChangeDetection):
             row, srow = rows.add(cvec, svecs, terms(f"{section}\n{text}"))
             db.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (row, cid, src, title, section, start, end, text, sents, srow))  # fmt: skip
-
-    def _manifest(
-        self, params: ann.AnnParams, dim: int, model_source: str, n_docs: int, n_chunks: int, n_sents: int
-    ) -> dict[str, Any]:
-        from importlib.metadata import PackageNotFoundError, version
-
-        def v(pkg: str) -> str:
-            try:
-                return version(pkg)
-            except PackageNotFoundError:
-                return ""
-
-        return {
-            "format": FORMAT_VERSION,
-            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "folder": str(self.folder),
-            "model": self.settings.model,
-            "model_source": model_source,
-            "dim": dim,
-            "shape": self.settings.shape(),
-            "ann": dataclasses.asdict(params),
-            "documents": n_docs,
-            "chunks": n_chunks,
-            "sentences": n_sents,
-            "versions": {p: v(p) for p in ("qa", "sentence-transformers", "torch", "faiss-cpu", "bm25s")},
-        }
 
 
 class _Rows:

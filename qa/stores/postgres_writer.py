@@ -4,7 +4,6 @@ live in one transaction (qa/stores/postgres.py reads it)."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import re
 import time
@@ -227,7 +226,10 @@ class PgWriter(ChangeDetection):
             t2 = time.perf_counter()
             ann = self._ann(conn, counts[1], dim)
             timings["hnsw_s"] = time.perf_counter() - t2
-            manifest = self._manifest(ann, dim, model_source, counts)
+            manifest = {
+                **self._manifest(FORMAT_VERSION, ann, dim, model_source, counts, ("psycopg",)),
+                "store": "postgresql",
+            }
             conn.execute(
                 "UPDATE qa.generations SET manifest = %s, n_documents = %s, n_chunks = %s, n_sentences = %s, "
                 "n_terms = %s WHERE id = %s",
@@ -381,28 +383,3 @@ class PgWriter(ChangeDetection):
             for table in ("chunks", "documents"):
                 conn.execute(f"DELETE FROM qa.{table} WHERE collection = {c} AND died <= {previous}")
             conn.execute(f"DELETE FROM qa.generations WHERE collection = {c} AND id < {previous}")
-
-    def _manifest(self, ann: dict, dim: int, model_source: str, counts: tuple[int, int, int, int]) -> dict:
-        from importlib.metadata import PackageNotFoundError, version
-
-        def v(pkg: str) -> str:
-            try:
-                return version(pkg)
-            except PackageNotFoundError:
-                return ""
-
-        return {
-            "format": FORMAT_VERSION,
-            "store": "postgresql",
-            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "folder": str(self.folder),
-            "model": self.settings.model,
-            "model_source": model_source,
-            "dim": dim,
-            "shape": self.settings.shape(),
-            "ann": ann,
-            "documents": counts[0],
-            "chunks": counts[1],
-            "sentences": counts[2],
-            "versions": {p: v(p) for p in ("qa", "sentence-transformers", "torch", "psycopg")},
-        }
