@@ -1,7 +1,8 @@
 """Change detection, shared by every store's writer: which files to read, which to carry over unchanged.
 
 A writer sets `_old` (source -> FileState of the live generation) when it opens the previous generation, and
-records what reading the planned files found through `unchanged`, `keep` and `noted_added`.
+records what reading the planned files found through `unchanged`, `keep` and `noted_added`. At commit,
+`unchanged_generation`, `_manifest` and `_finish` are the parts every writer's commit shares.
 """
 
 from __future__ import annotations
